@@ -1,0 +1,206 @@
+package justpay
+
+import (
+	"context"
+	"net/url"
+	"regexp"
+	"time"
+	"unicode/utf8"
+)
+
+// Agent is an account on the marketplace: an AI agent that sells services, hires others, or both.
+type Agent struct {
+	ID           string
+	Name         string
+	Description  string
+	Capabilities []string
+	CallbackURL  string
+	Email        string
+	AvatarURL    string
+	WebsiteURL   string
+
+	// Activated is set by the first deposit of at least ActivationFee; it never goes back.
+	Activated   bool
+	ActivatedAt *time.Time
+	Verified    bool
+
+	// DepositAddress is the agent's own Solana address for USDC deposits.
+	DepositAddress string
+	// EmergencyAddress is the wallet that sent the agent's first deposit; panic sends funds there.
+	EmergencyAddress string
+	// WithdrawalAddress is where withdrawals go; "" until the agent sets one.
+	WithdrawalAddress string
+	// AddressChangedAt and WithdrawalCooldownUntil are set when an existing withdrawal address is
+	// replaced; withdrawals are refused until the cooldown ends.
+	AddressChangedAt        *time.Time
+	WithdrawalCooldownUntil *time.Time
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// InCooldown reports whether withdrawals are blocked at now by a recent withdrawal address change.
+func (a *Agent) InCooldown(now time.Time) bool {
+	return a.WithdrawalCooldownUntil != nil && now.Before(*a.WithdrawalCooldownUntil)
+}
+
+// Limits on agent fields, from the spec's Auth section.
+const (
+	MaxAgentDescription  = 500
+	MaxAgentCapabilities = 20
+	MaxCapabilityLen     = 100
+	MinPasswordLen       = 8
+	MaxPasswordLen       = 1024
+	MaxURLLen            = 2048
+	MaxEmailLen          = 254
+	MaxKeyNameLen        = 100
+)
+
+var agentNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{2,50}$`)
+
+// AgentRegistration is the body of POST /api/v1/auth/register.
+type AgentRegistration struct {
+	Name         string
+	Description  string
+	Capabilities []string
+	CallbackURL  string
+	Email        string
+	Password     string
+}
+
+// Validate checks every documented limit and returns EINVALID naming the first broken one.
+func (r *AgentRegistration) Validate() error {
+	if !agentNameRE.MatchString(r.Name) {
+		return Errorf(EINVALID, "name must be 2-50 characters of letters, digits, underscore or dash")
+	}
+	if err := validateDescription(r.Description); err != nil {
+		return err
+	}
+	if err := validateCapabilities(r.Capabilities); err != nil {
+		return err
+	}
+	if err := ValidateURL("callbackUrl", r.CallbackURL); err != nil {
+		return err
+	}
+	if r.Email != "" && (len(r.Email) > MaxEmailLen || !emailRE.MatchString(r.Email)) {
+		return Errorf(EINVALID, "email is not a valid address")
+	}
+	if r.Password != "" && utf8.RuneCountInString(r.Password) < MinPasswordLen {
+		return Errorf(EINVALID, "password must be at least %d characters", MinPasswordLen)
+	}
+	if len(r.Password) > MaxPasswordLen {
+		return Errorf(EINVALID, "password must be at most %d bytes", MaxPasswordLen)
+	}
+	return nil
+}
+
+var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+
+// AgentUpdate is the body of PATCH /api/v1/agents/me; nil fields are left as they are.
+type AgentUpdate struct {
+	Description  *string
+	AvatarURL    *string
+	WebsiteURL   *string
+	Capabilities *[]string
+	CallbackURL  *string
+}
+
+// Validate checks the fields that are present.
+func (u *AgentUpdate) Validate() error {
+	if u.Description != nil {
+		if err := validateDescription(*u.Description); err != nil {
+			return err
+		}
+	}
+	if u.Capabilities != nil {
+		if err := validateCapabilities(*u.Capabilities); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"avatarUrl", u.AvatarURL}, {"websiteUrl", u.WebsiteURL}, {"callbackUrl", u.CallbackURL}} {
+		if f.v != nil {
+			if err := ValidateURL(f.name, *f.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func validateDescription(s string) error {
+	if utf8.RuneCountInString(s) > MaxAgentDescription {
+		return Errorf(EINVALID, "description must be at most %d characters", MaxAgentDescription)
+	}
+	return nil
+}
+
+func validateCapabilities(cs []string) error {
+	if len(cs) > MaxAgentCapabilities {
+		return Errorf(EINVALID, "capabilities must have at most %d items", MaxAgentCapabilities)
+	}
+	for _, c := range cs {
+		if c == "" || utf8.RuneCountInString(c) > MaxCapabilityLen {
+			return Errorf(EINVALID, "each capability must be 1-%d characters", MaxCapabilityLen)
+		}
+	}
+	return nil
+}
+
+// ValidateURL checks that a user-supplied URL field is empty or an absolute http(s) URL with a host.
+func ValidateURL(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || len(s) > MaxURLLen || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return Errorf(EINVALID, "%s must be an http or https URL with a host", field)
+	}
+	return nil
+}
+
+// APIKey describes one of an agent's API keys. The key itself is shown once, at creation.
+type APIKey struct {
+	ID         string
+	AgentID    string
+	Name       string
+	Prefix     string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// Principal is the authenticated caller of a request: the agent and the key it used.
+type Principal struct {
+	Agent *Agent
+	KeyID string
+}
+
+// AgentService manages agents and their API keys.
+type AgentService interface {
+	// RegisterAgent creates an agent, its deposit address and its first API key, returned in the
+	// clear once. Errors: EINVALID, ECONFLICT (name taken).
+	RegisterAgent(ctx context.Context, reg AgentRegistration) (*Agent, *APIKey, string, error)
+
+	// Authenticate resolves an API key to its agent. Errors: EUNAUTHORIZED (unknown or revoked).
+	Authenticate(ctx context.Context, apiKey string) (*Principal, error)
+
+	// CreateAPIKey adds a key for the agent and returns it with the key in the clear.
+	// Errors: EINVALID, ENOTFOUND.
+	CreateAPIKey(ctx context.Context, agentID, name string) (*APIKey, string, error)
+
+	// FindAPIKeys lists the agent's keys, newest first, revoked ones included.
+	FindAPIKeys(ctx context.Context, agentID string) ([]*APIKey, error)
+
+	// RevokeAPIKey revokes one of the agent's keys. Errors: ENOTFOUND (not the agent's key),
+	// ECONFLICT (already revoked, or the last active key).
+	RevokeAPIKey(ctx context.Context, agentID, keyID string) error
+
+	// FindAgentByID returns an agent. Errors: ENOTFOUND.
+	FindAgentByID(ctx context.Context, id string) (*Agent, error)
+
+	// UpdateAgent applies a profile update. Errors: EINVALID, ENOTFOUND.
+	UpdateAgent(ctx context.Context, id string, upd AgentUpdate) (*Agent, error)
+}

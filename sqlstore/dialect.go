@@ -1,0 +1,81 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+)
+
+// dialect is everything that differs between SQLite and PostgreSQL outside the DDL: the statements
+// themselves are shared ($1 placeholders, ON CONFLICT and RETURNING work on both).
+type dialect struct {
+	name  string
+	goose goose.Dialect
+	// forUpdate is appended to a SELECT that must lock its rows until commit. SQLite needs none:
+	// its single writer already serializes every write transaction.
+	forUpdate string
+	// skipLocked is appended to a SELECT of work items so that several workers take different rows.
+	skipLocked string
+	// snapshotOptions start a read transaction that sees one consistent snapshot.
+	snapshotOptions *sql.TxOptions
+	// errCode maps a driver error to a portable code, or "" when it is none of them.
+	errCode func(error) string
+}
+
+// Portable codes for the constraint and concurrency errors the store reacts to.
+const (
+	codeUnique        = "unique"
+	codeCheck         = "check"
+	codeSerialization = "serialization"
+)
+
+var sqliteDialect = dialect{
+	name:            "sqlite",
+	goose:           goose.DialectSQLite3,
+	snapshotOptions: &sql.TxOptions{ReadOnly: true},
+	errCode: func(err error) string {
+		var e *sqlite.Error
+		if !errors.As(err, &e) {
+			return ""
+		}
+		switch e.Code() {
+		case 2067, 1555: // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+			return codeUnique
+		case 275: // SQLITE_CONSTRAINT_CHECK
+			return codeCheck
+		case 5, 517, 6: // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED
+			return codeSerialization
+		}
+		return ""
+	},
+}
+
+var postgresDialect = dialect{
+	name:            "postgres",
+	goose:           goose.DialectPostgres,
+	forUpdate:       " FOR UPDATE",
+	skipLocked:      " FOR UPDATE SKIP LOCKED",
+	snapshotOptions: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	errCode: func(err error) string {
+		var e *pgconn.PgError
+		if !errors.As(err, &e) {
+			return ""
+		}
+		switch e.Code {
+		case "23505":
+			return codeUnique
+		case "23514":
+			return codeCheck
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return codeSerialization
+		}
+		return ""
+	},
+}
+
+func (d dialect) retryable(err error) bool { return d.errCode(err) == codeSerialization }
+
+func (d dialect) isUnique(err error) bool { return d.errCode(err) == codeUnique }

@@ -1,0 +1,254 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/justpay/justpay"
+)
+
+// openAccount creates the balance row of a materialized account, owned by agentID.
+func (tx *Tx) openAccount(ctx context.Context, account, agentID string) error {
+	if !justpay.IsMaterialized(account) {
+		return fmt.Errorf("open account %s: not a materialized account", account)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO ledger_balances (account, agent_id) VALUES ($1, $2)`, account, agentID)
+	if err != nil {
+		return fmt.Errorf("open account %s: %w", account, err)
+	}
+	return nil
+}
+
+// closeAccount marks a finished escrow closed; it must be empty. A closed account takes no postings,
+// so a hold can be released only once.
+func (tx *Tx) closeAccount(ctx context.Context, account string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE ledger_balances SET closed = TRUE WHERE account = $1 AND balance = 0 AND NOT closed`, account)
+	if err != nil {
+		return fmt.Errorf("close account %s: %w", account, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("close account %s: not open or not empty", account)
+	}
+	return nil
+}
+
+// post writes one balanced ledger transaction: for each materialized account, in sorted order so
+// that concurrent transactions lock rows in the same order, a conditional update that refuses to
+// take a balance below zero; then the transaction row and its postings. It returns EINSUFFICIENT
+// when a debit does not fit, naming the account's balance.
+func (tx *Tx) post(ctx context.Context, lt justpay.LedgerTx) (string, error) {
+	if err := lt.Validate(); err != nil {
+		return "", err
+	}
+	if lt.ID == "" {
+		lt.ID = justpay.NewID()
+	}
+	entries := slices.Clone(lt.Entries)
+	slices.SortFunc(entries, func(a, b justpay.Entry) int { return strings.Compare(a.Account, b.Account) })
+	for _, e := range entries {
+		if !justpay.IsMaterialized(e.Account) {
+			continue
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE ledger_balances SET balance = balance + $1
+			WHERE account = $2 AND NOT closed AND balance + $1 >= 0`, e.Amount, e.Account)
+		if err != nil {
+			return "", fmt.Errorf("post %s to %s: %w", lt.Type, e.Account, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return "", tx.postRefused(ctx, e)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_transactions (id, type, ref_type, ref_id, description, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, lt.ID, lt.Type, lt.RefType, lt.RefID, lt.Description, tx.now); err != nil {
+		return "", fmt.Errorf("insert ledger transaction: %w", err)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO ledger_postings (tx_id, account, amount, created_at) VALUES `)
+	args := make([]any, 0, 2+2*len(lt.Entries))
+	args = append(args, lt.ID, tx.now)
+	for i, e := range lt.Entries {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $%d, $%d, $2)", len(args)+1, len(args)+2)
+		args = append(args, e.Account, e.Amount)
+	}
+	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		return "", fmt.Errorf("insert postings: %w", err)
+	}
+	return lt.ID, nil
+}
+
+// postRefused explains why a conditional balance update matched no row.
+func (tx *Tx) postRefused(ctx context.Context, e justpay.Entry) error {
+	var balance int64
+	var closed bool
+	err := tx.QueryRowContext(ctx, `SELECT balance, closed FROM ledger_balances WHERE account = $1`, e.Account).Scan(&balance, &closed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("post to %s: account does not exist", e.Account)
+	case err != nil:
+		return fmt.Errorf("post to %s: %w", e.Account, err)
+	case closed:
+		return justpay.Errorf(justpay.ECONFLICT, "the escrow has already been released")
+	}
+	return justpay.Errorf(justpay.EINSUFFICIENT, "insufficient funds: the balance is %s and this needs %s",
+		justpay.FormatUSDC(balance), justpay.FormatUSDC(-e.Amount))
+}
+
+// OpenAccount creates a materialized account owned by agentID. Benchmarks and tests use it; the
+// services open their accounts inside their own transactions.
+func (db *DB) OpenAccount(ctx context.Context, account, agentID string) error {
+	return db.update(ctx, func(tx *Tx) error { return tx.openAccount(ctx, account, agentID) })
+}
+
+// PostTransfer writes one ledger transaction in a transaction of its own and returns its ID.
+// Errors: EINSUFFICIENT when a materialized account would go negative.
+func (db *DB) PostTransfer(ctx context.Context, lt justpay.LedgerTx) (string, error) {
+	var id string
+	err := db.update(ctx, func(tx *Tx) (err error) {
+		id, err = tx.post(ctx, lt)
+		return err
+	})
+	return id, err
+}
+
+// agentBalance reads an agent's balances from its materialized accounts.
+func agentBalance(ctx context.Context, q queryer, agentID string) (*justpay.Balance, error) {
+	rows, err := q.QueryContext(ctx, `SELECT account, balance FROM ledger_balances WHERE agent_id = $1`, agentID)
+	if err != nil {
+		return nil, fmt.Errorf("read balances: %w", err)
+	}
+	defer rows.Close()
+	var b justpay.Balance
+	for rows.Next() {
+		var account string
+		var balance int64
+		if err := rows.Scan(&account, &balance); err != nil {
+			return nil, err
+		}
+		switch account {
+		case justpay.AgentAvailable(agentID):
+			b.Available = balance
+		case justpay.AgentPending(agentID):
+			b.Pending = balance
+		default:
+			b.Escrowed += balance
+		}
+	}
+	return &b, rows.Err()
+}
+
+// queryer is what both *sql.DB and *Tx offer for reads.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// maxProblems caps how many offending rows a ledger check lists per rule.
+const maxProblems = 100
+
+// VerifyLedger checks the ledger invariant on one snapshot. See justpay.LedgerService.
+func (db *DB) VerifyLedger(ctx context.Context) (*justpay.LedgerReport, error) {
+	r := &justpay.LedgerReport{Totals: map[string]int64{}, Problems: []string{}}
+	err := db.view(ctx, func(tx *Tx) error {
+		for _, c := range []struct {
+			query string
+			dst   *int64
+		}{
+			{`SELECT COUNT(*) FROM ledger_transactions`, &r.Transactions},
+			{`SELECT COUNT(*) FROM ledger_postings`, &r.Postings},
+			{`SELECT COUNT(DISTINCT account) FROM ledger_postings`, &r.Accounts},
+		} {
+			if err := tx.QueryRowContext(ctx, c.query).Scan(c.dst); err != nil {
+				return fmt.Errorf("count: %w", err)
+			}
+		}
+		checks := []struct {
+			query  string
+			format string
+		}{
+			{`SELECT t.id, COALESCE(SUM(p.amount), 0) FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.tx_id = t.id
+				GROUP BY t.id HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.id) < 2`,
+				"transaction %s does not balance: its postings sum to %d"},
+			{`SELECT b.account, b.balance - COALESCE((SELECT SUM(p.amount) FROM ledger_postings p WHERE p.account = b.account), 0)
+				FROM ledger_balances b
+				WHERE b.balance <> COALESCE((SELECT SUM(p.amount) FROM ledger_postings p WHERE p.account = b.account), 0)`,
+				"account %s: materialized balance differs from its postings by %d"},
+			{`SELECT account, balance FROM ledger_balances WHERE balance < 0`,
+				"account %s has a negative balance %d"},
+			{`SELECT account, balance FROM ledger_balances WHERE closed AND balance <> 0`,
+				"closed escrow %s holds %d"},
+			{`SELECT p.account, SUM(p.amount) FROM ledger_postings p
+				WHERE (p.account LIKE 'agent:%' OR p.account LIKE 'escrow:%')
+				  AND NOT EXISTS (SELECT 1 FROM ledger_balances b WHERE b.account = p.account)
+				GROUP BY p.account`,
+				"account %s has postings summing to %d but no balance row"},
+			{`SELECT 'all accounts', SUM(amount) FROM ledger_postings HAVING SUM(amount) <> 0`,
+				"%s together sum to %d instead of zero"},
+		}
+		for _, c := range checks {
+			if err := collectProblems(ctx, tx, c.query, c.format, r); err != nil {
+				return err
+			}
+		}
+		return ledgerTotals(ctx, tx, r.Totals)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func collectProblems(ctx context.Context, tx *Tx, query, format string, r *justpay.LedgerReport) error {
+	rows, err := tx.QueryContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("ledger check: %w", err)
+	}
+	defer rows.Close()
+	for n := 0; rows.Next(); n++ {
+		var what string
+		var amount int64
+		if err := rows.Scan(&what, &amount); err != nil {
+			return err
+		}
+		if n < maxProblems {
+			r.Problems = append(r.Problems, fmt.Sprintf(format, what, amount))
+		}
+	}
+	return rows.Err()
+}
+
+// ledgerTotals sums balances by account class: derived accounts by name, materialized accounts by
+// their kind with the id replaced by '*'.
+func ledgerTotals(ctx context.Context, tx *Tx, totals map[string]int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT account, SUM(amount) FROM ledger_postings GROUP BY account`)
+	if err != nil {
+		return fmt.Errorf("ledger totals: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var account string
+		var sum int64
+		if err := rows.Scan(&account, &sum); err != nil {
+			return err
+		}
+		totals[accountClass(account)] += sum
+	}
+	return rows.Err()
+}
+
+func accountClass(account string) string {
+	parts := strings.Split(account, ":")
+	switch {
+	case parts[0] == "agent" && len(parts) == 3:
+		return "agent:*:" + parts[2]
+	case parts[0] == "escrow" && len(parts) == 3:
+		return "escrow:" + parts[1] + ":*"
+	}
+	return account
+}
