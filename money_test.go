@@ -45,10 +45,10 @@ func TestFormatUSDC(t *testing.T) {
 func TestBasisPointsFee(t *testing.T) {
 	for _, tc := range []struct{ amount, bps, want int64 }{
 		{500_000, 300, 15_000}, {1_000_000, 500, 50_000}, {0, 300, 0},
-		{50, 300, 2},   // 1.5 rounds half up to 2
-		{49, 300, 1},   // 1.47 rounds to 1
-		{16, 300, 0},   // 0.48 rounds to 0
-		{17, 300, 1},   // 0.51 rounds to 1
+		{50, 300, 2}, // 1.5 rounds half up to 2
+		{49, 300, 1}, // 1.47 rounds to 1
+		{16, 300, 0}, // 0.48 rounds to 0
+		{17, 300, 1}, // 0.51 rounds to 1
 		{math.MaxInt64, 300, 276701161105643274},
 		{math.MaxInt64, 20000, math.MaxInt64}, // saturates instead of overflowing
 	} {
