@@ -5,11 +5,8 @@ package sqlstoretest
 
 import (
 	"context"
-	"database/sql"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -71,28 +68,13 @@ func MustOpen(tb testing.TB, b Backend, clock justpay.Clock) *sqlstore.DB {
 	return db
 }
 
-// freshSchema creates a schema for this test and returns base with its search_path set to it.
+// freshSchema creates a schema for this test, dropped at its end, and returns a URL that uses it.
 func freshSchema(tb testing.TB, base string) string {
 	tb.Helper()
-	admin, err := sql.Open("pgx", base)
+	u, drop, err := sqlstore.CreateScratchSchema(context.Background(), base)
 	if err != nil {
 		tb.Fatalf("postgres: %v", err)
 	}
-	schema := "t_" + strings.ToLower(justpay.NewID())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		admin.Close()
-		tb.Fatalf("postgres: create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("postgres url: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	tb.Cleanup(func() { drop() })
+	return u
 }

@@ -1,0 +1,141 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// access is the authentication a route requires.
+type access int
+
+const (
+	accessPublic    access = iota // no credentials
+	accessAgent                   // a valid API key
+	accessActivated               // a valid API key of an activated agent
+	accessAdmin                   // the admin token
+)
+
+func (a access) String() string {
+	switch a {
+	case accessPublic:
+		return "public"
+	case accessAgent:
+		return "agent"
+	case accessActivated:
+		return "activated"
+	case accessAdmin:
+		return "admin"
+	}
+	return fmt.Sprintf("access(%d)", int(a))
+}
+
+// route is one line of the route table: the pattern, who may call it, and the cross-cutting
+// behaviour it opts into. Later features add lines here; the wrappers follow from the flags.
+type route struct {
+	pattern string
+	access  access
+	// idempotent routes honour the Idempotency-Key header (money-moving POSTs; agent access only).
+	idempotent bool
+	// publicLimit routes are public routes the spec marks "IP rate limited: 30/min".
+	publicLimit bool
+	handler     handlerFunc
+	// raw, when set, is served instead of handler, with no JSON error handling (/metrics).
+	raw http.Handler
+}
+
+// handlerFunc is an endpoint: it writes its success response itself and returns any error, which
+// the route wrapper writes as the JSON error body.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// routes is the route table of the server.
+func (s *Server) routes() []route {
+	rs := []route{
+		// Auth.
+		{pattern: "POST /api/v1/auth/register", access: accessPublic, handler: s.handleRegister},
+		{pattern: "POST /api/v1/auth/keys", access: accessAgent, handler: s.handleCreateAPIKey},
+		{pattern: "GET /api/v1/auth/keys", access: accessAgent, handler: s.handleListAPIKeys},
+		{pattern: "DELETE /api/v1/auth/keys/{keyId}", access: accessAgent, handler: s.handleRevokeAPIKey},
+		{pattern: "GET /api/v1/auth/verify", access: accessAgent, handler: s.handleVerify},
+
+		// Agent profile.
+		{pattern: "GET /api/v1/agents/me", access: accessAgent, handler: s.handleGetMe},
+		{pattern: "PATCH /api/v1/agents/me", access: accessAgent, handler: s.handleUpdateMe},
+		{pattern: "GET /api/v1/agents/{id}", access: accessPublic, handler: s.handleGetAgent},
+		{pattern: "GET /api/v1/agents/{id}/ratings", access: accessPublic, handler: s.handleAgentRatings},
+
+		// Wallet and payments.
+		{pattern: "GET /api/v1/wallet/balance", access: accessAgent, handler: s.handleBalance},
+		{pattern: "GET /api/v1/wallet/deposit-address", access: accessAgent, handler: s.handleDepositAddress},
+		{pattern: "POST /api/v1/wallet/confirm-deposit", access: accessAgent, idempotent: true, handler: s.handleConfirmDeposit},
+		{pattern: "PUT /api/v1/wallet/withdrawal-address", access: accessAgent, handler: s.handleSetWithdrawalAddress},
+		{pattern: "POST /api/v1/wallet/withdraw", access: accessAgent, idempotent: true, handler: s.handleWithdraw},
+		{pattern: "POST /api/v1/wallet/panic", access: accessAgent, idempotent: true, handler: s.handlePanic},
+		{pattern: "GET /api/v1/wallet/transactions", access: accessAgent, handler: s.handleTransactions},
+
+		// Platform.
+		{pattern: "GET /api/v1/stats", access: accessPublic, publicLimit: true, handler: s.handleStats},
+		{pattern: "GET /healthz", access: accessPublic, handler: s.handleHealthz},
+
+		// Admin.
+		{pattern: "GET /api/v1/admin/ledger/verify", access: accessAdmin, handler: s.handleVerifyLedger},
+	}
+	if s.Registry != nil {
+		rs = append(rs, route{pattern: "GET /metrics", access: accessPublic,
+			raw: promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})})
+	}
+	if s.Dev != nil {
+		rs = append(rs,
+			route{pattern: "POST /dev/chain/transfer", access: accessPublic, handler: s.handleDevTransfer},
+			route{pattern: "POST /dev/clock/advance", access: accessPublic, handler: s.handleDevAdvanceClock},
+		)
+	}
+	return rs
+}
+
+// newMux registers every route with the wrappers its table line asks for, behind the layer that
+// turns the mux's own 404, 405 and redirect answers into JSON.
+func (s *Server) newMux() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern, s.wrapRoute(rt))
+	}
+	return jsonMuxErrors(mux)
+}
+
+// wrapRoute builds the chain of one route: public rate limit, then authentication, then
+// idempotency, then the endpoint.
+func (s *Server) wrapRoute(rt route) http.Handler {
+	var h http.Handler = rt.raw
+	if h == nil {
+		h = s.endpoint(rt.handler)
+	}
+	if rt.idempotent {
+		if rt.access != accessAgent && rt.access != accessActivated {
+			panic(fmt.Sprintf("httpapi: idempotent route %q must require an agent", rt.pattern))
+		}
+		h = s.idempotent(h)
+	}
+	switch rt.access {
+	case accessAgent:
+		h = s.requireAgent(h)
+	case accessActivated:
+		h = s.requireAgent(requireActivated(h))
+	case accessAdmin:
+		h = s.requireAdmin(h)
+	}
+	if rt.publicLimit {
+		h = s.limitPublic(h)
+	}
+	return markRoute(rt.pattern, h)
+}
+
+// endpoint adapts a handlerFunc: a returned error becomes the JSON error response.
+func (s *Server) endpoint(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
