@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/justpay/justpay"
 )
@@ -277,7 +278,7 @@ func (s *Store) FindTransactions(ctx context.Context, agentID string, f justpay.
 		return nil, 0, err
 	}
 	if f.Type != "" && !slices.Contains(justpay.TransactionTypes, f.Type) {
-		return nil, 0, justpay.Errorf(justpay.EINVALID, "type must be one of %v", justpay.TransactionTypes)
+		return nil, 0, justpay.Errorf(justpay.EINVALID, "type must be one of: %s", strings.Join(justpay.TransactionTypes, ", "))
 	}
 	where := `p.account = $1 AND ($2 = '' OR t.type = $2)`
 	args := []any{justpay.AgentAvailable(agentID), f.Type}
