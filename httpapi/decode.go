@@ -22,7 +22,9 @@ const MaxBodyBytes = 1 << 20
 var errBodyTooLarge = &justpay.Error{Code: codeTooLarge, Message: "request body too large (limit 1 MiB)"}
 
 // readBody reads the whole request body, at most MaxBodyBytes, and checks its Content-Type:
-// absent or application/json. A body that is too large is errBodyTooLarge.
+// absent, application/json, or application/x-www-form-urlencoded, which is what `curl -d` sends
+// by default; the body must be JSON whatever the header says. A body that is too large is
+// errBodyTooLarge.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
@@ -38,7 +40,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if len(bytes.TrimSpace(body)) > 0 {
 		if ct := r.Header.Get("Content-Type"); ct != "" {
 			mt, _, err := mime.ParseMediaType(ct)
-			if err != nil || mt != "application/json" {
+			if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
 				return nil, justpay.Errorf(codeUnsupportedMedia, "Content-Type must be application/json")
 			}
 		}

@@ -35,7 +35,9 @@ func TestDecode(t *testing.T) {
 		{"Empty", "", ``, justpay.EINVALID, "request body is required"},
 		{"Whitespace", "", "  \n", justpay.EINVALID, "request body is required"},
 		{"WrongContentType", "text/plain", `{"name":"bot"}`, codeUnsupportedMedia, "Content-Type must be application/json"},
-		{"FormContentType", "application/x-www-form-urlencoded", `name=bot`, codeUnsupportedMedia, "application/json"},
+		// curl -d sends a form Content-Type; the body must still be JSON.
+		{"FormContentTypeNotJSON", "application/x-www-form-urlencoded", `name=bot`, justpay.EINVALID, "must be a JSON object"},
+		{"TextContentType", "text/plain", `{"name":"bot"}`, codeUnsupportedMedia, "application/json"},
 		{"NotAnObjectArray", "", `["bot"]`, justpay.EINVALID, "must be a JSON object"},
 		{"NotAnObjectNull", "", `null`, justpay.EINVALID, "must be a JSON object"},
 		{"NotAnObjectString", "", `"bot"`, justpay.EINVALID, "must be a JSON object"},

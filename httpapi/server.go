@@ -17,7 +17,7 @@ import (
 )
 
 // ShutdownTimeout is how long Close waits for in-flight requests before cutting connections.
-const ShutdownTimeout = 10 * time.Second
+const ShutdownTimeout = 30 * time.Second
 
 // AdminAuthenticator decides whether a bearer token is an admin token.
 type AdminAuthenticator interface {
@@ -116,7 +116,7 @@ func (s *Server) Open() error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      ShutdownTimeout, // no request outlives a graceful shutdown
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),

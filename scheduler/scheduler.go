@@ -15,18 +15,24 @@ import (
 
 // Store is what the scheduler needs from the database.
 type Store interface {
+	// ClaimDueWithdrawals leases up to limit due withdrawals to this caller.
 	ClaimDueWithdrawals(ctx context.Context, limit int) ([]*justpay.Withdrawal, error)
+	// CompleteWithdrawal settles a sent withdrawal; ECONFLICT if it is no longer being sent.
 	CompleteWithdrawal(ctx context.Context, id, signature string) error
+	// FailWithdrawal refunds a withdrawal the chain refused; ECONFLICT as above.
 	FailWithdrawal(ctx context.Context, id, reason string) error
+	// RetryWithdrawal schedules another attempt at; ECONFLICT as above.
 	RetryWithdrawal(ctx context.Context, id, reason string, at time.Time) error
+	// PurgeIdempotencyKeys forgets expired Idempotency-Keys.
 	PurgeIdempotencyKeys(ctx context.Context) (int64, error)
 }
 
 // Scheduler runs due work.
 type Scheduler struct {
-	Store  Store
-	Chain  justpay.Chain
-	Clock  justpay.Clock
+	Store Store
+	Chain justpay.Chain
+	Clock justpay.Clock
+	// Logger receives the outcome of each send; nil discards it.
 	Logger *slog.Logger
 	// Interval is how often Run looks for due work.
 	Interval time.Duration
@@ -59,6 +65,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 func (s *Scheduler) RunOnce(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
 	for {
 		ws, err := s.Store.ClaimDueWithdrawals(ctx, s.batch())
 		if err != nil {

@@ -39,5 +39,8 @@ func (db *DB) CreateAdminToken(ctx context.Context) (string, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO admin_tokens (token_hash, created_at) VALUES ($1, $2)`, justpay.HashAPIKey(token), tx.now)
 		return err
 	})
-	return token, err
+	if err != nil {
+		return "", err
+	}
+	return token, nil
 }

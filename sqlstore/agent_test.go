@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/justpay/justpay"
 	"github.com/justpay/justpay/sqlstore/sqlstoretest"
@@ -86,6 +87,7 @@ func TestAPIKeys(t *testing.T) {
 				t.Fatalf("revoke last key = %v, want conflict", err)
 			}
 		})
+		env.Clock.Advance(time.Second) // keys list newest first
 		second, secret, err := env.Store.CreateAPIKey(ctx, a.ID, "production-key")
 		if err != nil || second.Name != "production-key" {
 			t.Fatalf("create key = %+v, %v", second, err)

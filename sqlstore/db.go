@@ -80,6 +80,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		if cfg.SQLitePath == "" {
 			return nil, errors.New("sqlstore: no database URL and no SQLite path")
 		}
+		if strings.ContainsAny(cfg.SQLitePath, "?#") {
+			return nil, fmt.Errorf("sqlstore: the SQLite path %q may not contain '?' or '#'", cfg.SQLitePath)
+		}
 		if err := os.MkdirAll(filepath.Dir(cfg.SQLitePath), 0o700); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}

@@ -213,7 +213,8 @@ Flags of dev send-usdc:
 Environment only:
   JUSTPAY_ADMIN_TOKEN    static admin token: Authorization: Bearer <token> on /api/v1/admin/...
   JUSTPAY_MASTER_KEY     64 hex characters or base64 of 32 bytes; seals deposit keys at rest.
-                         Unset: a dev key is generated in <data-dir>/master.key.
+                         Unset: a dev key is generated in <data-dir>/master.key (SQLite only;
+                         required with PostgreSQL).
 
 A flag wins over its environment variable, which wins over the default.
 No chain is configured yet, so serve always runs in dev mode: a simulated Solana chain, and

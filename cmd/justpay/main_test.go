@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -512,6 +513,9 @@ func MustServe(tb testing.TB, b sqlstoretest.Backend) (*Main, TestEnv) {
 	clock := sqlstoretest.NewClock()
 	if b.URL != "" {
 		env.DatabaseURL = sqlstoretest.Config(tb, b, clock).URL
+		if os.Getenv(EnvMasterKey) == "" {
+			tb.Setenv(EnvMasterKey, strings.Repeat("cd", 32))
+		}
 	}
 	m := NewMain(io.Discard, env.Logs)
 	m.BaseClock = clock

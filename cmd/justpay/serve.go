@@ -141,6 +141,11 @@ func (m *Main) openVault() (*vault.Vault, error) {
 		m.logger.Info("master key from " + EnvMasterKey)
 		return vault.New(key)
 	}
+	if m.Config.UsesPostgres() {
+		// Several servers may share the database: a key generated per machine would seal deposit
+		// keys that the other servers cannot open.
+		return nil, fmt.Errorf("%s is required with PostgreSQL: every server sharing the database must use the same master key", EnvMasterKey)
+	}
 	path := filepath.Join(m.Config.DataDir, vault.MasterKeyFile)
 	_, statErr := os.Stat(path)
 	key, err := vault.LoadOrCreateMasterKey(m.Config.DataDir)
@@ -151,11 +156,7 @@ func (m *Main) openVault() (*vault.Vault, error) {
 	if errors.Is(statErr, fs.ErrNotExist) {
 		msg = EnvMasterKey + " is not set: generated a dev master key"
 	}
-	attrs := []any{"path", path, "hint", "back this file up (deposit keys are sealed under it); set " + EnvMasterKey + " in production"}
-	if m.Config.UsesPostgres() {
-		attrs = append(attrs, "warning", "every server sharing this PostgreSQL database must use the same master key")
-	}
-	m.logger.Warn(msg, attrs...)
+	m.logger.Warn(msg, "path", path, "hint", "back this file up (deposit keys are sealed under it); set "+EnvMasterKey+" in production")
 	return vault.New(key)
 }
 
