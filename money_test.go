@@ -124,7 +124,7 @@ func TestNewAPIKey(t *testing.T) {
 		}
 		seen[k] = true
 	}
-	if id := justpay.NewID(); len(id) != 25 || id[0] != 'c' {
+	if id := justpay.NewID(time.Now()); len(id) != 25 || id[0] != 'c' {
 		t.Fatalf("id %q", id)
 	}
 }

@@ -84,7 +84,7 @@ func (s *Store) RegisterAgent(ctx context.Context, reg justpay.AgentRegistration
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("seal deposit key: %w", err)
 	}
-	agentID := justpay.NewID()
+	agentID := justpay.NewID(s.Now())
 	var agent *justpay.Agent
 	var key *justpay.APIKey
 	var secret string
@@ -121,7 +121,7 @@ func (s *Store) RegisterAgent(ctx context.Context, reg justpay.AgentRegistration
 
 func (tx *Tx) createAPIKey(ctx context.Context, agentID, name string) (*justpay.APIKey, string, error) {
 	secret := justpay.NewAPIKey()
-	k := &justpay.APIKey{ID: justpay.NewID(), AgentID: agentID, Name: name, Prefix: secret[:justpay.APIKeyPrefixLen], CreatedAt: tx.now}
+	k := &justpay.APIKey{ID: justpay.NewID(tx.now), AgentID: agentID, Name: name, Prefix: secret[:justpay.APIKeyPrefixLen], CreatedAt: tx.now}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, agent_id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		k.ID, agentID, name, k.Prefix, justpay.HashAPIKey(secret), tx.now); err != nil {
 		return nil, "", fmt.Errorf("insert api key: %w", err)

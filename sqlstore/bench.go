@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/justpay/justpay"
 )
@@ -57,7 +58,7 @@ func CreateScratchSchema(ctx context.Context, base string) (string, func() error
 	if err != nil {
 		return "", nil, err
 	}
-	schema := "scratch_" + strings.ToLower(justpay.NewID())
+	schema := "scratch_" + strings.ToLower(justpay.NewID(time.Time{}))
 	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
 		admin.Close()
 		return "", nil, fmt.Errorf("create schema: %w", err)

@@ -17,7 +17,7 @@ func (tx *Tx) recordEvent(ctx context.Context, agentID, typ string, data map[str
 		return fmt.Errorf("encode event: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, agent_id, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		justpay.NewID(), agentID, typ, string(payload), tx.now); err != nil {
+		justpay.NewID(tx.now), agentID, typ, string(payload), tx.now); err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}
 	return nil

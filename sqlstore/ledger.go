@@ -45,7 +45,7 @@ func (tx *Tx) post(ctx context.Context, lt justpay.LedgerTx) (string, error) {
 		return "", err
 	}
 	if lt.ID == "" {
-		lt.ID = justpay.NewID()
+		lt.ID = justpay.NewID(tx.now)
 	}
 	entries := slices.Clone(lt.Entries)
 	slices.SortFunc(entries, func(a, b justpay.Entry) int { return strings.Compare(a.Account, b.Account) })

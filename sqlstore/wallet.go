@@ -255,7 +255,7 @@ func (s *Store) Panic(ctx context.Context, agentID string) (*justpay.Withdrawal,
 
 // queueWithdrawal moves amount from available to pending and queues the send for the worker.
 func (tx *Tx) queueWithdrawal(ctx context.Context, a *justpay.Agent, kind, address string, amount, fee, net int64) (*justpay.Withdrawal, error) {
-	w := &justpay.Withdrawal{ID: justpay.NewID(), AgentID: a.ID, Kind: kind, Address: address, Amount: amount, Fee: fee,
+	w := &justpay.Withdrawal{ID: justpay.NewID(tx.now), AgentID: a.ID, Kind: kind, Address: address, Amount: amount, Fee: fee,
 		NetAmount: net, Status: justpay.WithdrawalQueued, CreatedAt: tx.now, UpdatedAt: tx.now}
 	lt := justpay.Transfer(justpay.TxWithdrawal, justpay.AgentAvailable(a.ID), justpay.AgentPending(a.ID), amount)
 	lt.RefType, lt.RefID = "withdrawal", w.ID
