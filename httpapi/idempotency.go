@@ -84,7 +84,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 
 		// Finish or abort even when the client went away or the handler panicked.
 		ctx := context.WithoutCancel(r.Context())
-		capture := &captureWriter{ResponseWriter: w}
+		capture := &captureWriter{responseRecorder: responseRecorder{ResponseWriter: w}}
 		finished := false
 		defer func() {
 			if finished {
@@ -110,30 +110,15 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 
 // captureWriter passes a response through while keeping a copy of its status and body.
 type captureWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-// WriteHeader records the first status.
-func (w *captureWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
+	responseRecorder
+	body bytes.Buffer
 }
 
 // Write copies the body.
 func (w *captureWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
 	w.body.Write(p)
-	return w.ResponseWriter.Write(p)
+	return w.responseRecorder.Write(p)
 }
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // statusCode is the status written, 200 if the handler wrote nothing.
 func (w *captureWriter) statusCode() int {

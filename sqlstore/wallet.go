@@ -31,12 +31,9 @@ func (s *Store) ConfirmDeposits(ctx context.Context, agentID string) (*justpay.D
 	}
 	err = s.update(ctx, func(tx *Tx) error {
 		result.Deposits, result.TotalCredited = result.Deposits[:0], 0
-		if err := tx.applyIdempotency(ctx); err != nil {
-			return err
-		}
 		// The agent's row lock serializes concurrent confirmations, so the set of credited
 		// deposits read next is complete; the primary key on (signature, idx) backs it up.
-		a, err := tx.findAgent(ctx, agentID, true)
+		a, err := tx.startMoneyAction(ctx, agentID)
 		if err != nil {
 			return err
 		}
@@ -210,10 +207,7 @@ func (s *Store) SetWithdrawalAddress(ctx context.Context, agentID, address strin
 func (s *Store) Withdraw(ctx context.Context, agentID string, amount int64) (*justpay.Withdrawal, error) {
 	var w *justpay.Withdrawal
 	err := s.update(ctx, func(tx *Tx) error {
-		if err := tx.applyIdempotency(ctx); err != nil {
-			return err
-		}
-		a, err := tx.findAgent(ctx, agentID, true)
+		a, err := tx.startMoneyAction(ctx, agentID)
 		if err != nil {
 			return err
 		}
@@ -232,10 +226,7 @@ func (s *Store) Withdraw(ctx context.Context, agentID string, amount int64) (*ju
 func (s *Store) Panic(ctx context.Context, agentID string) (*justpay.Withdrawal, error) {
 	var w *justpay.Withdrawal
 	err := s.update(ctx, func(tx *Tx) error {
-		if err := tx.applyIdempotency(ctx); err != nil {
-			return err
-		}
-		a, err := tx.findAgent(ctx, agentID, true)
+		a, err := tx.startMoneyAction(ctx, agentID)
 		if err != nil {
 			return err
 		}
@@ -251,6 +242,15 @@ func (s *Store) Panic(ctx context.Context, agentID string) (*justpay.Withdrawal,
 		return err
 	})
 	return w, err
+}
+
+// startMoneyAction begins every action that moves an agent's money: it spends the request's
+// Idempotency-Key, if any, and locks the agent's row, which serializes the agent's money actions.
+func (tx *Tx) startMoneyAction(ctx context.Context, agentID string) (*justpay.Agent, error) {
+	if err := tx.applyIdempotency(ctx); err != nil {
+		return nil, err
+	}
+	return tx.findAgent(ctx, agentID, true)
 }
 
 // queueWithdrawal moves amount from available to pending and queues the send for the worker.
