@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -82,7 +83,7 @@ func (r *AgentRegistration) Validate() error {
 	if err := ValidateURL("callbackUrl", r.CallbackURL); err != nil {
 		return err
 	}
-	if r.Email != "" && (len(r.Email) > MaxEmailLen || !emailRE.MatchString(r.Email)) {
+	if r.Email != "" && (len(r.Email) > MaxEmailLen || !emailRE.MatchString(r.Email) || ValidateText("email", r.Email, MaxEmailLen) != nil) {
 		return Errorf(EINVALID, "email is not a valid address")
 	}
 	if r.Password != "" && utf8.RuneCountInString(r.Password) < MinPasswordLen {
@@ -131,10 +132,35 @@ func (u *AgentUpdate) Validate() error {
 }
 
 func validateDescription(s string) error {
-	if utf8.RuneCountInString(s) > MaxAgentDescription {
-		return Errorf(EINVALID, "description must be at most %d characters", MaxAgentDescription)
+	return ValidateText("description", s, MaxAgentDescription)
+}
+
+// ValidateText checks a user-supplied text field: valid UTF-8, no NUL character (PostgreSQL cannot
+// store one), and at most max characters. It returns EINVALID naming the field.
+func ValidateText(field, s string, max int) error {
+	switch {
+	case !utf8.ValidString(s):
+		return Errorf(EINVALID, "%s must be valid UTF-8", field)
+	case strings.ContainsRune(s, 0):
+		return Errorf(EINVALID, "%s must not contain NUL characters", field)
+	case utf8.RuneCountInString(s) > max:
+		return Errorf(EINVALID, "%s must be at most %d characters", field, max)
 	}
 	return nil
+}
+
+// IsID reports whether s has the form of an identifier made by NewID. Lookups by a malformed ID
+// answer "not found" without asking the database.
+func IsID(s string) bool {
+	if len(s) != 25 || s[0] != 'c' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 func validateCapabilities(cs []string) error {
@@ -142,8 +168,11 @@ func validateCapabilities(cs []string) error {
 		return Errorf(EINVALID, "capabilities must have at most %d items", MaxAgentCapabilities)
 	}
 	for _, c := range cs {
-		if c == "" || utf8.RuneCountInString(c) > MaxCapabilityLen {
+		if c == "" {
 			return Errorf(EINVALID, "each capability must be 1-%d characters", MaxCapabilityLen)
+		}
+		if err := ValidateText("capability", c, MaxCapabilityLen); err != nil {
+			return err
 		}
 	}
 	return nil

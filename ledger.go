@@ -2,6 +2,7 @@ package justpay
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (t *LedgerTx) Validate() error {
 	var sum int64
 	seen := make([]string, 0, len(t.Entries))
 	for _, e := range t.Entries {
-		if e.Amount == 0 || e.Account == "" || slices.Contains(seen, e.Account) {
+		if e.Amount == 0 || e.Amount == math.MinInt64 || e.Account == "" || slices.Contains(seen, e.Account) {
 			return Errorf(EINTERNAL, "ledger entry %q %d is empty, zero or repeated", e.Account, e.Amount)
 		}
 		seen = append(seen, e.Account)

@@ -70,6 +70,7 @@ func TestLedgerTxValidate(t *testing.T) {
 		{"ErrOneEntry", []justpay.Entry{{Account: a, Amount: 0}}, false},
 		{"ErrZero", []justpay.Entry{{Account: a, Amount: 0}, {Account: b, Amount: 0}}, false},
 		{"ErrRepeated", []justpay.Entry{{Account: a, Amount: -1}, {Account: a, Amount: 1}}, false},
+		{"ErrMinInt64", []justpay.Entry{{Account: a, Amount: math.MinInt64}, {Account: b, Amount: math.MaxInt64}, {Account: c, Amount: 1}}, false},
 		{"ErrOverflow", []justpay.Entry{{Account: a, Amount: math.MaxInt64}, {Account: b, Amount: math.MaxInt64}, {Account: c, Amount: 2}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -175,8 +175,8 @@ func prefixed(alias, columns string) string {
 
 // CreateAPIKey adds a key for the agent. See justpay.AgentService.
 func (s *Store) CreateAPIKey(ctx context.Context, agentID, name string) (*justpay.APIKey, string, error) {
-	if len(name) > justpay.MaxKeyNameLen {
-		return nil, "", justpay.Errorf(justpay.EINVALID, "name must be at most %d characters", justpay.MaxKeyNameLen)
+	if err := justpay.ValidateText("name", name, justpay.MaxKeyNameLen); err != nil {
+		return nil, "", err
 	}
 	var key *justpay.APIKey
 	var secret string
@@ -214,6 +214,9 @@ func (s *Store) FindAPIKeys(ctx context.Context, agentID string) ([]*justpay.API
 // RevokeAPIKey revokes one of the agent's keys, never the last active one.
 // See justpay.AgentService.
 func (s *Store) RevokeAPIKey(ctx context.Context, agentID, keyID string) error {
+	if !justpay.IsID(keyID) {
+		return justpay.Errorf(justpay.ENOTFOUND, "API key not found")
+	}
 	return s.update(ctx, func(tx *Tx) error {
 		// Locking the agent serializes revocations of its keys, so two concurrent calls cannot
 		// both see a second active key and leave none.
@@ -244,6 +247,9 @@ func (s *Store) RevokeAPIKey(ctx context.Context, agentID, keyID string) error {
 
 // FindAgentByID returns an agent. See justpay.AgentService.
 func (s *Store) FindAgentByID(ctx context.Context, id string) (*justpay.Agent, error) {
+	if !justpay.IsID(id) {
+		return nil, justpay.Errorf(justpay.ENOTFOUND, "agent not found")
+	}
 	return scanAgent(s.reader.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE id = $1`, id))
 }
 

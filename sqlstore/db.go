@@ -165,6 +165,10 @@ const maxTxAttempts = 8
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.updateOnce(ctx, fn)
+		if db.dialect.errCode(err) == codeBadText {
+			// Validation should have refused the text; never answer a client's bytes with a 500.
+			return justpay.Errorf(justpay.EINVALID, "the request contains text that cannot be stored (NUL or invalid UTF-8)")
+		}
 		if err == nil || !db.dialect.retryable(err) || attempt == maxTxAttempts {
 			return err
 		}

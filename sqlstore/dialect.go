@@ -30,6 +30,7 @@ const (
 	codeUnique        = "unique"
 	codeCheck         = "check"
 	codeSerialization = "serialization"
+	codeBadText       = "bad_text"
 )
 
 var sqliteDialect = dialect{
@@ -71,6 +72,8 @@ var postgresDialect = dialect{
 			return codeCheck
 		case "40001", "40P01": // serialization_failure, deadlock_detected
 			return codeSerialization
+		case "22021", "22P05": // character_not_in_repertoire, untranslatable_character
+			return codeBadText
 		}
 		return ""
 	},

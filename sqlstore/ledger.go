@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -53,8 +54,15 @@ func (tx *Tx) post(ctx context.Context, lt justpay.LedgerTx) (string, error) {
 		if !justpay.IsMaterialized(e.Account) {
 			continue
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE ledger_balances SET balance = balance + $1
-			WHERE account = $2 AND NOT closed AND balance + $1 >= 0`, e.Amount, e.Account)
+		// A debit may not take the balance below zero, a credit may not overflow it; neither
+		// expression can overflow for any amount the transaction's validation let through.
+		q := `UPDATE ledger_balances SET balance = balance - $1 WHERE account = $2 AND NOT closed AND balance >= $1`
+		amount := -e.Amount
+		if e.Amount > 0 {
+			q = `UPDATE ledger_balances SET balance = balance + $1 WHERE account = $2 AND NOT closed AND balance <= 9223372036854775807 - $1`
+			amount = e.Amount
+		}
+		res, err := tx.ExecContext(ctx, q, amount, e.Account)
 		if err != nil {
 			return "", fmt.Errorf("post %s to %s: %w", lt.Type, e.Account, err)
 		}
@@ -95,6 +103,8 @@ func (tx *Tx) postRefused(ctx context.Context, e justpay.Entry) error {
 		return fmt.Errorf("post to %s: %w", e.Account, err)
 	case closed:
 		return justpay.Errorf(justpay.ECONFLICT, "the escrow has already been released")
+	case e.Amount > 0:
+		return justpay.Errorf(justpay.EINVALID, "amount too large: the balance would exceed %s", justpay.FormatUSDC(math.MaxInt64))
 	}
 	return justpay.Errorf(justpay.EINSUFFICIENT, "insufficient funds: the balance is %s and this needs %s",
 		justpay.FormatUSDC(balance), justpay.FormatUSDC(-e.Amount))

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,17 @@ func TestPostTransfer(t *testing.T) {
 				t.Fatalf("code = %q (%v), want %q", code, err, justpay.EINSUFFICIENT)
 			}
 		})
+		t.Run("ErrCreditOverflow", func(t *testing.T) {
+			big := justpay.AgentAvailable("big")
+			db.OpenAccount(ctx, big, "big")
+			mustPost(t, db, justpay.Transfer(justpay.TxDeposit, justpay.ExternalNOWPayments, big, math.MaxInt64-10))
+			_, err := db.PostTransfer(ctx, justpay.Transfer(justpay.TxDeposit, justpay.ExternalNOWPayments, big, 11))
+			if code := justpay.ErrorCode(err); code != justpay.EINVALID {
+				t.Fatalf("code = %q (%v), want %q", code, err, justpay.EINVALID)
+			}
+			mustPost(t, db, justpay.Transfer(justpay.TxDeposit, justpay.ExternalNOWPayments, big, 10))
+			mustPost(t, db, justpay.Transfer(justpay.TxRefund, big, justpay.ExternalNOWPayments, math.MaxInt64))
+		})
 		t.Run("ErrUnbalanced", func(t *testing.T) {
 			lt := justpay.LedgerTx{Type: justpay.TxSpent, Entries: []justpay.Entry{{Account: a, Amount: -1}, {Account: c, Amount: 2}}}
 			if _, err := db.PostTransfer(ctx, lt); err == nil {
@@ -44,8 +56,8 @@ func TestPostTransfer(t *testing.T) {
 			}
 		})
 		r := sqlstoretest.MustVerify(t, db)
-		if r.Transactions != 2 || r.Postings != 4 {
-			t.Fatalf("report = %+v, want 2 transactions and 4 postings", r)
+		if r.Transactions != 5 || r.Postings != 10 {
+			t.Fatalf("report = %+v, want 5 transactions and 10 postings", r)
 		}
 		if got := r.Totals["agent:*:available"]; got != 100 {
 			t.Fatalf("agent total = %d, want 100", got)

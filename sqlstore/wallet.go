@@ -173,8 +173,14 @@ func (s *Store) SetWithdrawalAddress(ctx context.Context, agentID, address strin
 		if err != nil {
 			return err
 		}
-		if address == a.DepositAddress {
-			return justpay.Errorf(justpay.EINVALID, "the withdrawal address cannot be your own deposit address")
+		// A deposit address of this platform would loop the money back in, and the deposit would
+		// come from the platform's hot wallet, which must never become anyone's emergency address.
+		var taken int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM agents WHERE deposit_address = $1`, address).Scan(&taken); err != nil {
+			return fmt.Errorf("check address: %w", err)
+		}
+		if taken > 0 {
+			return justpay.Errorf(justpay.EINVALID, "the withdrawal address cannot be a deposit address of this platform: use a wallet you control")
 		}
 		change = &justpay.AddressChange{Address: address}
 		switch a.WithdrawalAddress {

@@ -35,6 +35,9 @@ func scanWithdrawal(row interface{ Scan(...any) error }) (*justpay.Withdrawal, e
 
 // FindWithdrawalByID returns one of the agent's withdrawals. Errors: ENOTFOUND.
 func (db *DB) FindWithdrawalByID(ctx context.Context, agentID, id string) (*justpay.Withdrawal, error) {
+	if !justpay.IsID(id) {
+		return nil, justpay.Errorf(justpay.ENOTFOUND, "withdrawal not found")
+	}
 	return scanWithdrawal(db.reader.QueryRowContext(ctx, `SELECT `+withdrawalColumns+` FROM withdrawals WHERE id = $1 AND agent_id = $2`, id, agentID))
 }
 
