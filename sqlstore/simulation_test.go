@@ -11,7 +11,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
-	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -36,11 +36,30 @@ type simConfig struct {
 	agents, workers, rounds, steps int
 }
 
-func simConfigFor(short bool) simConfig {
-	if short {
-		return simConfig{agents: 24, workers: 8, rounds: 3, steps: 10}
+// simConfigFor sizes the simulation: 2,400 operations, 240 with -short. The race detector slows
+// the pure-Go SQLite some tenfold and checking the ledger after every step costs time in
+// proportion to the ledger, so a -race build runs 960.
+func simConfigFor(short, race bool) simConfig {
+	c := simConfig{agents: 24, workers: 8, rounds: 10, steps: 30}
+	switch {
+	case short:
+		c.rounds, c.steps = 3, 10
+	case race:
+		c.rounds, c.steps = 6, 20
 	}
-	return simConfig{agents: 24, workers: 8, rounds: 10, steps: 30}
+	return c
+}
+
+// simRace reports whether the test binary was built with -race.
+func simRace() bool {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-race" {
+				return s.Value == "true"
+			}
+		}
+	}
+	return false
 }
 
 // TestWalletSimulation runs a seeded randomized wallet workload: agents deposit (dust, the
@@ -58,25 +77,33 @@ func simConfigFor(short bool) simConfig {
 // At the end every withdrawal has settled and the money is conserved to the micro-unit. The
 // simulation runs twice; the same seed must give the same histories and ledger totals.
 func TestWalletSimulation(t *testing.T) {
-	seed, cfg := *simSeed, simConfigFor(testing.Short())
+	seed, cfg := *simSeed, simConfigFor(testing.Short(), simRace())
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		t.Cleanup(func() {
 			if t.Failed() {
 				t.Logf("reproduce with: go test ./sqlstore -run 'TestWalletSimulation/%s' -seed %d", b.Name, seed)
 			}
 		})
-		start := time.Now()
-		first := runSimulation(t, b, seed, cfg)
+		// Two runs on two fresh databases, at the same time so that they interleave differently.
+		var runs [2]*simResult
+		t.Run("runs", func(t *testing.T) {
+			for i := range runs {
+				t.Run(fmt.Sprint(i+1), func(t *testing.T) {
+					t.Parallel()
+					start := time.Now()
+					runs[i] = runSimulation(t, b, seed, cfg)
+					if runs[i] != nil {
+						t.Logf("seed %d: %d operations on %d agents in %v: %d ledger transactions, %d ledger checks\n%s",
+							seed, cfg.workers*cfg.rounds*cfg.steps, cfg.agents, time.Since(start).Round(time.Millisecond),
+							runs[i].transactions, runs[i].checks, simFormatStats(runs[i].stats))
+					}
+				})
+			}
+		})
 		if t.Failed() {
 			return
 		}
-		t.Logf("seed %d: %d operations on %d agents in %v; %d ledger transactions", seed,
-			cfg.workers*cfg.rounds*cfg.steps, cfg.agents, time.Since(start).Round(time.Millisecond), first.transactions)
-		second := runSimulation(t, b, seed, cfg)
-		if t.Failed() {
-			return
-		}
-		first.mustEqual(t, second)
+		runs[0].mustEqual(t, runs[1])
 	})
 }
 
@@ -87,6 +114,8 @@ type simResult struct {
 	totals       map[string]int64
 	transactions int64
 	postings     int64
+	checks       int64          // ledger checks made: not part of the comparison
+	stats        map[string]int // outcomes by kind
 }
 
 func (r *simResult) mustEqual(tb testing.TB, o *simResult) {
@@ -102,6 +131,14 @@ func (r *simResult) mustEqual(tb testing.TB, o *simResult) {
 	if !maps.Equal(r.totals, o.totals) || r.transactions != o.transactions || r.postings != o.postings {
 		tb.Fatalf("same seed, different ledgers:\n%v %d %d\n%v %d %d", r.totals, r.transactions, r.postings, o.totals, o.transactions, o.postings)
 	}
+}
+
+func simFormatStats(stats map[string]int) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(stats)) {
+		fmt.Fprintf(&b, "%s=%d ", k, stats[k])
+	}
+	return b.String()
 }
 
 func simFirstDiff(a, b []string) string {
@@ -125,11 +162,11 @@ type sim struct {
 	agents   []*simAgent
 	serial   []string
 	verifier *simVerifier
-	start    time.Time
+	retried  int // serial phases where the scheduler had to retry sends
 
 	// Prepared once: parsing dominates these small reads, above all under the race detector.
 	balancesStmt, countsStmt *sql.Stmt
-	failed   atomic.Bool
+	failed                   atomic.Bool
 }
 
 // simAgent is one agent, its addresses and its model. Only the worker that owns it touches it
@@ -149,6 +186,7 @@ type simAgent struct {
 	last        simSnapshot       // the agent's rows after its previous step
 	steps       int
 	history     []string
+	stats       map[string]int // outcomes by kind, to show what a run covered
 }
 
 // simModel is what the documented rules say an agent's wallet holds.
@@ -216,7 +254,11 @@ func (a *simAgent) credit(d simChainDeposit) bool {
 	if a.m.emergency == "" {
 		a.m.emergency = d.from
 	}
+	if d.amount < justpay.ActivationFee {
+		a.stats["deposit dust"]++
+	}
 	if activates {
+		a.stats["deposit activating"]++
 		a.m.activated = true
 		a.m.available -= justpay.ActivationFee
 		a.m.fees += justpay.ActivationFee
@@ -237,7 +279,7 @@ func runSimulation(t *testing.T, b sqlstoretest.Backend, seed uint64, cfg simCon
 	t.Cleanup(func() { db.Close() })
 	env := sqlstoretest.Wire(t, db, clock)
 	s := &sim{
-		ctx: ctx, env: env, raw: simOpenRaw(t, dbCfg), verifier: newSimVerifier(env.DB), start: time.Now(),
+		ctx: ctx, env: env, raw: simOpenRaw(t, dbCfg), verifier: newSimVerifier(env.DB),
 		sched: &scheduler.Scheduler{Store: env.DB, Chain: env.Chain, Clock: env.Clock,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Batch: 10},
 	}
@@ -254,7 +296,7 @@ func runSimulation(t *testing.T, b sqlstoretest.Backend, seed uint64, cfg simCon
 	serial := rand.New(rand.NewPCG(seed, 0))
 	for i := range cfg.agents {
 		agent, _ := env.MustRegister(t, fmt.Sprintf("sim-agent-%02d", i))
-		a := &simAgent{idx: i, id: agent.ID, deposit: agent.DepositAddress, rejected: map[string]bool{},
+		a := &simAgent{idx: i, id: agent.ID, deposit: agent.DepositAddress, rejected: map[string]bool{}, stats: map[string]int{},
 			names: map[string]string{agent.DepositAddress: "own-deposit"}}
 		for j := range 2 {
 			w := sqlstoretest.NewWallet(t)
@@ -280,14 +322,19 @@ func runSimulation(t *testing.T, b sqlstoretest.Backend, seed uint64, cfg simCon
 		s.agents = append(s.agents, a)
 	}
 
+	// Each worker owns every workers-th agent and draws from its own stream of the seed.
+	owned := make([][]*simAgent, cfg.workers)
+	rngs := make([]*rand.Rand, cfg.workers)
+	for w := range cfg.workers {
+		for i := w; i < len(s.agents); i += cfg.workers {
+			owned[w] = append(owned[w], s.agents[i])
+		}
+		rngs[w] = rand.New(rand.NewPCG(seed, uint64(w)+1))
+	}
 	for round := range cfg.rounds {
 		var wg sync.WaitGroup
 		for w := range cfg.workers {
-			var mine []*simAgent
-			for i := w; i < len(s.agents); i += cfg.workers {
-				mine = append(mine, s.agents[i])
-			}
-			r := rand.New(rand.NewPCG(seed, uint64(w)+1+uint64(round)<<32))
+			mine, r := owned[w], rngs[w]
 			wg.Go(func() {
 				for range cfg.steps {
 					if s.failed.Load() {
@@ -310,9 +357,7 @@ func runSimulation(t *testing.T, b sqlstoretest.Backend, seed uint64, cfg simCon
 			return nil
 		}
 	}
-	res := s.finish(t)
-	t.Logf("run took %v with %d ledger checks", time.Since(s.start).Round(time.Millisecond), s.verifier.checks.Load())
-	return res
+	return s.finish(t)
 }
 
 func (s *sim) fail(t *testing.T, a *simAgent, err error) {
@@ -497,6 +542,10 @@ func (s *sim) opSetAddress(r *rand.Rand, a *simAgent) (string, bool, error) {
 		wantUntil = a.m.cooldownUntil
 	}
 	desc := fmt.Sprintf("set-address %s -> %s", label, simOutcome(wantCode))
+	a.stats["set-address "+simOutcome(wantCode)]++
+	if wantChanged {
+		a.stats["set-address change"]++
+	}
 	ch, err := s.env.Store.SetWithdrawalAddress(s.ctx, a.id, addr)
 	if err := simCode(err, wantCode); err != nil {
 		return desc, false, err
@@ -544,6 +593,7 @@ func (s *sim) opWithdraw(r *rand.Rand, a *simAgent) (string, bool, error) {
 		wantCode = justpay.EINSUFFICIENT
 	}
 	desc := fmt.Sprintf("withdraw %d -> %s", amount, simOutcome(wantCode))
+	a.stats["withdraw "+simOutcome(wantCode)]++
 	w, err := s.env.Store.Withdraw(s.ctx, a.id, amount)
 	if err := simCode(err, wantCode); err != nil {
 		return desc, false, err
@@ -582,6 +632,7 @@ func (s *sim) opPanic(a *simAgent) (string, bool, error) {
 		wantCode = justpay.EINSUFFICIENT
 	}
 	desc := fmt.Sprintf("panic %d to %s -> %s", amount, a.name(a.m.emergency), simOutcome(wantCode))
+	a.stats["panic "+simOutcome(wantCode)]++
 	w, err := s.env.Store.Panic(s.ctx, a.id)
 	if err := simCode(err, wantCode); err != nil {
 		return desc, false, err
@@ -722,9 +773,6 @@ func (s *sim) check(a *simAgent, changed bool) error {
 func (s *sim) verify() error { return simVerify(s.ctx, s.env.DB) }
 
 func simVerify(ctx context.Context, db *sqlstore.DB) error {
-	if os.Getenv("SIMNOVERIFY") != "" {
-		return nil
-	}
 	r, err := db.VerifyLedger(ctx)
 	if err != nil {
 		return fmt.Errorf("verify ledger: %w", err)
@@ -796,6 +844,9 @@ func (s *sim) serialPhase(t *testing.T, r *rand.Rand, round int) {
 	s.env.Chain.FailNextSends(fail)
 	s.env.Chain.LoseNextSendResponses(lose)
 	passes := s.settle(t)
+	if passes > 0 {
+		s.retried++
+	}
 	s.env.Chain.FailNextSends(0)
 	s.env.Chain.LoseNextSendResponses(0)
 	advance := []time.Duration{0, time.Hour, 12 * time.Hour, 23 * time.Hour, 24 * time.Hour, 25 * time.Hour, 48 * time.Hour}[r.IntN(7)]
@@ -872,6 +923,8 @@ func (s *sim) settle(t *testing.T) int {
 			t.Fatalf("agent %d after settling: %v\nmodel: %s", a.idx, err, a.state())
 		}
 		a.history = append(a.history, fmt.Sprintf("settle completed=%d failed=%d | %s", done, failed, a.state()))
+		a.stats["settled completed"] += done
+		a.stats["settled failed"] += failed
 	}
 	if err := s.verify(); err != nil {
 		t.Fatal(err)
@@ -961,6 +1014,16 @@ func (s *sim) finish(t *testing.T) *simResult {
 	}
 	res := &simResult{serial: s.serial, totals: maps.Clone(r.Totals), transactions: r.Transactions, postings: r.Postings}
 	res.totals["chain:sent"] = chainSent
+	var retried int
+	if err := s.raw.QueryRowContext(s.ctx, `SELECT COUNT(*) FROM withdrawals WHERE attempts > 1`).Scan(&retried); err != nil {
+		t.Fatal(err)
+	}
+	res.checks, res.stats = s.verifier.checks.Load(), map[string]int{"serial phases with retries": s.retried, "withdrawals sent again": retried}
+	for _, a := range s.agents {
+		for k, n := range a.stats {
+			res.stats[k] += n
+		}
+	}
 	for _, a := range s.agents {
 		res.histories = append(res.histories, a.history)
 	}
