@@ -64,18 +64,22 @@ func simRace() bool {
 
 // TestWalletSimulation runs a seeded randomized wallet workload: agents deposit (dust, the
 // activation fee, ordinary and large amounts, confirmed at once or later), set withdrawal
-// addresses (the same, new, invalid), withdraw (below the minimum, above the balance, all of it),
-// panic and read their balance and history, from several workers at once. Every agent belongs to
-// one worker, so its history is a function of the seed whatever the interleaving. Between rounds a
-// serial phase settles withdrawals through the scheduler, with transient chain failures and lost
-// responses, and moves the clock. Some agents' addresses are refused by the chain, so their
-// withdrawals fail and are refunded.
+// addresses (the same, new, invalid), withdraw (below the minimum, above the balance, all of it,
+// absurd amounts), panic and read their balance and history, from several workers at once. Every
+// agent belongs to one worker, so its history is a function of the seed whatever the
+// interleaving. Between rounds a serial phase settles withdrawals through the scheduler, with
+// transient chain failures and lost responses (FailNextSends and LoseNextSendResponses count
+// sends across agents, so they are only armed there), and moves the clock across cooldowns. Some
+// agents' addresses are refused by the chain (RejectSendsTo), so their withdrawals and panics fail
+// and are refunded.
 //
-// After every step: the ledger invariant holds, the agent's balances and settings equal an
-// independent model of the documented rules (including the error code of a refused operation),
-// and an operation that was refused or found nothing to do left the agent's rows byte-identical.
-// At the end every withdrawal has settled and the money is conserved to the micro-unit. The
-// simulation runs twice; the same seed must give the same histories and ledger totals.
+// After every step: the agent's balances and settings equal an independent model of the
+// documented rules (including the error code of a refused operation); an operation that was
+// refused or found nothing to do left the agent's rows byte-identical; nothing is negative; and
+// a VerifyLedger that started after the step has passed before the worker goes on (concurrent
+// steps share one, see simVerifier). At the end every withdrawal has settled and the money is
+// conserved to the micro-unit. The simulation runs twice at once on two fresh databases; both
+// runs must give the same histories and ledger totals. Pass -seed to reproduce a failure.
 func TestWalletSimulation(t *testing.T) {
 	seed, cfg := *simSeed, simConfigFor(testing.Short(), simRace())
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
@@ -520,10 +524,12 @@ func (s *sim) opSetAddress(r *rand.Rand, a *simAgent) (string, bool, error) {
 		addr, label = "", "empty"
 	case x < 86:
 		addr, label = "not-a-solana-address", "garbage"
-	case x < 92:
+	case x < 90:
 		addr, label = a.targets[0][:20], "truncated"
-	default:
+	case x < 95:
 		addr, label = a.deposit, "own-deposit"
+	default: // another agent's: it would loop the money back into the platform
+		addr, label = s.agents[(a.idx+1)%len(s.agents)].deposit, "other-deposit"
 	}
 	now := s.env.Clock.Now()
 	wantCode, wantChanged, changed := "", false, false
@@ -906,9 +912,10 @@ func (s *sim) settle(t *testing.T) int {
 			}
 		}
 		a.queued = nil
-		// Withdrawals queued at the same instant are sent in the order of their random IDs, so the
-		// refunds of one pass enter the history in an order the model cannot know: take it from
-		// the store, after checking that the amounts are the model's.
+		// The test clock stands still during a round, so withdrawals queued in it have IDs that
+		// differ only in their random part, and the scheduler sends them in that order: the refunds
+		// of one pass enter the history in an order the model cannot know. Take it from the store,
+		// after checking that the amounts are the model's.
 		got, err := s.lastRefunds(a, len(refunds))
 		if err != nil {
 			t.Fatalf("agent %d: %v", a.idx, err)
