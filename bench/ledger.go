@@ -11,7 +11,7 @@ import (
 
 // LedgerTransfers measures ledger transfers (conditional debit, credit, transaction row and
 // postings, in one database transaction) against the raw baseline (one conditional update and one
-// insert in a transaction) for each caller count. Each caller moves money between accounts of its
+// insert in a transaction, both prepared) for each caller count. Each caller moves money between accounts of its
 // own, so the figures measure the ledger and not contention on one row. Runs alternate raw and
 // ledger rounds times, to share out drift in the machine's speed.
 func LedgerTransfers(ctx context.Context, db *sqlstore.DB, callers []int, d time.Duration, rounds int) ([][2]Result, error) {
@@ -33,9 +33,11 @@ func LedgerTransfers(ctx context.Context, db *sqlstore.DB, callers []int, d time
 		}
 		raw = append(raw, a)
 	}
-	if err := db.PrepareRawBench(ctx, raw, funds); err != nil {
+	rawBench, err := db.PrepareRawBench(ctx, raw, funds)
+	if err != nil {
 		return nil, err
 	}
+	defer rawBench.Close()
 	// Each ledger caller moves one micro-unit back and forth between its two accounts.
 	flips := make([]bool, maxCallers)
 	ledgerOp := func(ctx context.Context, c int) error {
@@ -47,7 +49,7 @@ func LedgerTransfers(ctx context.Context, db *sqlstore.DB, callers []int, d time
 		_, err := db.PostTransfer(ctx, justpay.Transfer(justpay.TxSpent, from, to, 1))
 		return err
 	}
-	rawOp := func(ctx context.Context, c int) error { return db.RawBenchTransfer(ctx, raw[c], 1) }
+	rawOp := func(ctx context.Context, c int) error { return rawBench.Transfer(ctx, raw[c], 1) }
 
 	var out [][2]Result
 	for _, c := range callers {

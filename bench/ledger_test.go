@@ -36,12 +36,14 @@ func BenchmarkRawTransfer(b *testing.B) {
 		b.Run(be.Name, func(b *testing.B) {
 			ctx := context.Background()
 			db := sqlstoretest.MustOpen(b, be, justpay.SystemClock{})
-			if err := db.PrepareRawBench(ctx, []string{"a"}, 1<<40); err != nil {
+			raw, err := db.PrepareRawBench(ctx, []string{"a"}, 1<<40)
+			if err != nil {
 				b.Fatal(err)
 			}
+			defer raw.Close()
 			b.ResetTimer()
 			for b.Loop() {
-				if err := db.RawBenchTransfer(ctx, "a", 1); err != nil {
+				if err := raw.Transfer(ctx, "a", 1); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -31,11 +31,14 @@ var migrations embed.FS
 // On SQLite the writer is a single connection (SQLite admits one writer at a time anyway, and a
 // queue in Go is cheaper than lock retries) and readers share a small read-only pool over WAL.
 type DB struct {
-	writer  *sql.DB
-	reader  *sql.DB
-	dialect dialect
-	clock   justpay.Clock
-	logger  *slog.Logger
+	// prepared holds the hot statements prepared on SQLite's writer connection at open; read-only
+	// afterwards. PostgreSQL needs none: pgx caches prepared statements per connection itself.
+	prepared map[string]*sql.Stmt
+	writer   *sql.DB
+	reader   *sql.DB
+	dialect  dialect
+	clock    justpay.Clock
+	logger   *slog.Logger
 }
 
 // Config says which database to open.
@@ -110,12 +113,30 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if db.dialect.name == sqliteDialect.name {
+		// Parsing SQL is a sizeable part of a small transaction on SQLite. Prepared here, while
+		// the single writer connection is idle; preparing inside a transaction would wait for
+		// that connection forever.
+		db.prepared = map[string]*sql.Stmt{}
+		for _, q := range hotStatements() {
+			st, err := db.writer.PrepareContext(ctx, q)
+			if err != nil {
+				db.Close()
+				return nil, fmt.Errorf("prepare: %w", err)
+			}
+			db.prepared[q] = st
+		}
+	}
 	return db, nil
 }
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	err := db.writer.Close()
+	var err error
+	for _, st := range db.prepared {
+		err = errors.Join(err, st.Close())
+	}
+	err = errors.Join(err, db.writer.Close())
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
 	}
@@ -153,8 +174,18 @@ func (db *DB) migrate(ctx context.Context) error {
 // Tx is a write transaction with the time it started, read once from the clock.
 type Tx struct {
 	*sql.Tx
-	db  *DB
-	now time.Time
+	db       *DB
+	now      time.Time
+	writable bool // a transaction on the writer, where the prepared statements live
+}
+
+// ExecContext runs a statement in the transaction, through its prepared form when it is one of
+// the hot statements prepared at open.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st, ok := tx.db.prepared[query]; ok && tx.writable {
+		return tx.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
 }
 
 // maxTxAttempts bounds the retries of a transaction that lost a serialization race or a deadlock.
@@ -187,7 +218,7 @@ func (db *DB) updateOnce(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{Tx: sqlTx, db: db, now: db.Now()}
+	tx := &Tx{Tx: sqlTx, db: db, now: db.Now(), writable: true}
 	if err := fn(tx); err != nil {
 		return err
 	}

@@ -37,6 +37,33 @@ func (tx *Tx) closeAccount(ctx context.Context, account string) error {
 	return nil
 }
 
+// The statements of every ledger transaction; hotStatements prepares them once.
+const (
+	// A debit may not take the balance below zero, a credit may not overflow it; neither
+	// expression can overflow for an amount that LedgerTx.Validate let through.
+	debitBalance   = `UPDATE ledger_balances SET balance = balance - $1 WHERE account = $2 AND NOT closed AND balance >= $1`
+	creditBalance  = `UPDATE ledger_balances SET balance = balance + $1 WHERE account = $2 AND NOT closed AND balance <= 9223372036854775807 - $1`
+	insertLedgerTx = `INSERT INTO ledger_transactions (id, type, ref_type, ref_id, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
+)
+
+// insertPostings is the statement that inserts a transaction's n postings in one go.
+func insertPostings(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO ledger_postings (tx_id, account, amount, created_at) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $%d, $%d, $2)", 3+2*i, 4+2*i)
+	}
+	return b.String()
+}
+
+// hotStatements are the statements every money movement runs, worth preparing once.
+func hotStatements() []string {
+	return []string{debitBalance, creditBalance, insertLedgerTx, insertPostings(2), insertPostings(3), insertPostings(4)}
+}
+
 // post writes one balanced ledger transaction: for each materialized account, in sorted order so
 // that concurrent transactions lock rows in the same order, a conditional update that refuses to
 // take a balance below zero; then the transaction row and its postings. It returns EINSUFFICIENT
@@ -54,13 +81,9 @@ func (tx *Tx) post(ctx context.Context, lt justpay.LedgerTx) (string, error) {
 		if !justpay.IsMaterialized(e.Account) {
 			continue
 		}
-		// A debit may not take the balance below zero, a credit may not overflow it; neither
-		// expression can overflow for any amount the transaction's validation let through.
-		q := `UPDATE ledger_balances SET balance = balance - $1 WHERE account = $2 AND NOT closed AND balance >= $1`
-		amount := -e.Amount
+		q, amount := debitBalance, -e.Amount
 		if e.Amount > 0 {
-			q = `UPDATE ledger_balances SET balance = balance + $1 WHERE account = $2 AND NOT closed AND balance <= 9223372036854775807 - $1`
-			amount = e.Amount
+			q, amount = creditBalance, e.Amount
 		}
 		res, err := tx.ExecContext(ctx, q, amount, e.Account)
 		if err != nil {
@@ -70,22 +93,15 @@ func (tx *Tx) post(ctx context.Context, lt justpay.LedgerTx) (string, error) {
 			return "", tx.postRefused(ctx, e)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_transactions (id, type, ref_type, ref_id, description, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, lt.ID, lt.Type, lt.RefType, lt.RefID, lt.Description, tx.now); err != nil {
+	if _, err := tx.ExecContext(ctx, insertLedgerTx, lt.ID, lt.Type, lt.RefType, lt.RefID, lt.Description, tx.now); err != nil {
 		return "", fmt.Errorf("insert ledger transaction: %w", err)
 	}
-	var b strings.Builder
-	b.WriteString(`INSERT INTO ledger_postings (tx_id, account, amount, created_at) VALUES `)
 	args := make([]any, 0, 2+2*len(lt.Entries))
 	args = append(args, lt.ID, tx.now)
-	for i, e := range lt.Entries {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "($1, $%d, $%d, $2)", len(args)+1, len(args)+2)
+	for _, e := range lt.Entries {
 		args = append(args, e.Account, e.Amount)
 	}
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, insertPostings(len(lt.Entries)), args...); err != nil {
 		return "", fmt.Errorf("insert postings: %w", err)
 	}
 	return lt.ID, nil
@@ -182,9 +198,12 @@ func (db *DB) VerifyLedger(ctx context.Context) (*justpay.LedgerReport, error) {
 			query  string
 			format string
 		}{
-			{`SELECT t.id, COALESCE(SUM(p.amount), 0) FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.tx_id = t.id
-				GROUP BY t.id HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.id) < 2`,
+			{`SELECT tx_id, SUM(amount) FROM ledger_postings GROUP BY tx_id HAVING SUM(amount) <> 0`,
 				"transaction %s does not balance: its postings sum to %d"},
+			{`SELECT tx_id, COUNT(*) FROM ledger_postings GROUP BY tx_id HAVING COUNT(*) < 2`,
+				"transaction %s has %d posting(s), fewer than two"},
+			{`SELECT id, 0 FROM ledger_transactions WHERE id NOT IN (SELECT tx_id FROM ledger_postings)`,
+				"transaction %s has %d postings, fewer than two"},
 			{`SELECT b.account, b.balance - COALESCE((SELECT SUM(p.amount) FROM ledger_postings p WHERE p.account = b.account), 0)
 				FROM ledger_balances b
 				WHERE b.balance <> COALESCE((SELECT SUM(p.amount) FROM ledger_postings p WHERE p.account = b.account), 0)`,

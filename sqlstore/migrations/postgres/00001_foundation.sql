@@ -50,7 +50,6 @@ CREATE TABLE ledger_transactions (
     description TEXT NOT NULL DEFAULT '',
     created_at  TIMESTAMPTZ NOT NULL
 );
-CREATE INDEX ledger_transactions_ref ON ledger_transactions (ref_type, ref_id);
 
 CREATE TABLE ledger_postings (
     id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -60,7 +59,6 @@ CREATE TABLE ledger_postings (
     created_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX ledger_postings_account ON ledger_postings (account, id);
-CREATE INDEX ledger_postings_tx ON ledger_postings (tx_id);
 
 -- Materialized balances of the accounts that must never go negative (agent and escrow accounts).
 -- agent_id is the agent whose money the account holds. A closed account (a finished escrow) is zero

@@ -49,18 +49,16 @@ CREATE TABLE ledger_transactions (
     ref_id      TEXT NOT NULL DEFAULT '',
     description TEXT NOT NULL DEFAULT '',
     created_at  TIMESTAMP NOT NULL
-);
-CREATE INDEX ledger_transactions_ref ON ledger_transactions (ref_type, ref_id);
+) WITHOUT ROWID;
 
 CREATE TABLE ledger_postings (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER PRIMARY KEY, -- append-only, so rowids only grow: no AUTOINCREMENT bookkeeping
     tx_id      TEXT NOT NULL REFERENCES ledger_transactions (id),
     account    TEXT NOT NULL,
     amount     BIGINT NOT NULL CHECK (amount <> 0),
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX ledger_postings_account ON ledger_postings (account, id);
-CREATE INDEX ledger_postings_tx ON ledger_postings (tx_id);
 
 -- Materialized balances of the accounts that must never go negative (agent and escrow accounts).
 -- agent_id is the agent whose money the account holds. A closed account (a finished escrow) is zero
@@ -70,7 +68,7 @@ CREATE TABLE ledger_balances (
     agent_id TEXT NOT NULL DEFAULT '',
     balance  BIGINT NOT NULL DEFAULT 0 CHECK (balance >= 0),
     closed   BOOLEAN NOT NULL DEFAULT FALSE
-);
+) WITHOUT ROWID;
 CREATE INDEX ledger_balances_agent ON ledger_balances (agent_id);
 
 -- Each on-chain transfer is credited once: the primary key is (signature, index).
@@ -139,7 +137,7 @@ CREATE TABLE admin_tokens (
 
 -- The simulated chain of dev mode.
 CREATE TABLE devchain_transfers (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq          INTEGER PRIMARY KEY, -- append-only: rowids only grow
     signature    TEXT NOT NULL UNIQUE,
     idx          INTEGER NOT NULL,
     from_address TEXT NOT NULL,
