@@ -21,6 +21,9 @@ type dialect struct {
 	skipLocked string
 	// snapshotOptions start a read transaction that sees one consistent snapshot.
 	snapshotOptions *sql.TxOptions
+	// writableCTE: the database runs INSERT inside WITH, so a ledger transaction's row and its
+	// postings go in one statement.
+	writableCTE bool
 	// errCode maps a driver error to a portable code, or "" when it is none of them.
 	errCode func(error) string
 }
@@ -59,6 +62,7 @@ var postgresDialect = dialect{
 	goose:           goose.DialectPostgres,
 	forUpdate:       " FOR UPDATE",
 	skipLocked:      " FOR UPDATE SKIP LOCKED",
+	writableCTE:     true,
 	snapshotOptions: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 	errCode: func(err error) string {
 		var e *pgconn.PgError

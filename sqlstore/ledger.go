@@ -43,7 +43,7 @@ const (
 	// expression can overflow for an amount that LedgerTx.Validate let through.
 	debitBalance   = `UPDATE ledger_balances SET balance = balance - $1 WHERE account = $2 AND NOT closed AND balance >= $1`
 	creditBalance  = `UPDATE ledger_balances SET balance = balance + $1 WHERE account = $2 AND NOT closed AND balance <= 9223372036854775807 - $1`
-	insertLedgerTx = `INSERT INTO ledger_transactions (id, type, ref_type, ref_id, description, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
+	insertLedgerTx = `INSERT INTO ledger_transactions (id, created_at, type, ref_type, ref_id, description) VALUES ($1, $2, $3, $4, $5, $6)`
 )
 
 // insertPostings is the statement that inserts a transaction's n postings in one go.
@@ -55,6 +55,21 @@ func insertPostings(n int) string {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "($1, $%d, $%d, $2)", 3+2*i, 4+2*i)
+	}
+	return b.String()
+}
+
+// insertLedgerTxWithPostings inserts the transaction row and its n postings in one statement, for
+// databases with data-modifying WITH (PostgreSQL): the same arguments as insertLedgerTx, then an
+// account and an amount per posting.
+func insertLedgerTxWithPostings(n int) string {
+	var b strings.Builder
+	b.WriteString(`WITH t AS (` + insertLedgerTx + `) INSERT INTO ledger_postings (tx_id, account, amount, created_at) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $%d, $%d, $2)", 7+2*i, 8+2*i)
 	}
 	return b.String()
 }
@@ -93,15 +108,22 @@ func (tx *Tx) post(ctx context.Context, lt justpay.LedgerTx) (string, error) {
 			return "", tx.postRefused(ctx, e)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, insertLedgerTx, lt.ID, lt.Type, lt.RefType, lt.RefID, lt.Description, tx.now); err != nil {
-		return "", fmt.Errorf("insert ledger transaction: %w", err)
-	}
-	args := make([]any, 0, 2+2*len(lt.Entries))
-	args = append(args, lt.ID, tx.now)
+	args := make([]any, 0, 6+2*len(lt.Entries))
+	args = append(args, lt.ID, tx.now, lt.Type, lt.RefType, lt.RefID, lt.Description)
 	for _, e := range lt.Entries {
 		args = append(args, e.Account, e.Amount)
 	}
-	if _, err := tx.ExecContext(ctx, insertPostings(len(lt.Entries)), args...); err != nil {
+	if tx.db.dialect.writableCTE {
+		// One round trip instead of two, where the database allows it.
+		if _, err := tx.ExecContext(ctx, insertLedgerTxWithPostings(len(lt.Entries)), args...); err != nil {
+			return "", fmt.Errorf("insert ledger transaction: %w", err)
+		}
+		return lt.ID, nil
+	}
+	if _, err := tx.ExecContext(ctx, insertLedgerTx, args[:6]...); err != nil {
+		return "", fmt.Errorf("insert ledger transaction: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, insertPostings(len(lt.Entries)), append(args[:2:2], args[6:]...)...); err != nil {
 		return "", fmt.Errorf("insert postings: %w", err)
 	}
 	return lt.ID, nil
