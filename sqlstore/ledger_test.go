@@ -84,27 +84,37 @@ func TestPostTransferConcurrentDebits(t *testing.T) {
 		db.OpenAccount(ctx, src, "src")
 		db.OpenAccount(ctx, dst, "dst")
 		mustPost(t, db, justpay.Transfer(justpay.TxDeposit, justpay.ExternalSolana, src, 100))
-		var ok, insufficient atomic.Int64
-		var wg sync.WaitGroup
-		for range 40 {
-			wg.Go(func() {
-				_, err := db.PostTransfer(ctx, justpay.Transfer(justpay.TxSpent, src, dst, 10))
-				switch justpay.ErrorCode(err) {
-				case "":
-					ok.Add(1)
-				case justpay.EINSUFFICIENT:
-					insufficient.Add(1)
-				default:
-					t.Errorf("unexpected error: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if ok.Load() != 10 || insufficient.Load() != 30 {
-			t.Fatalf("ok=%d insufficient=%d, want 10 and 30", ok.Load(), insufficient.Load())
+		ok, insufficient := concurrently(t, 40, func() error {
+			_, err := db.PostTransfer(ctx, justpay.Transfer(justpay.TxSpent, src, dst, 10))
+			return err
+		})
+		if ok != 10 || insufficient != 30 {
+			t.Fatalf("ok=%d insufficient=%d, want 10 and 30", ok, insufficient)
 		}
 		sqlstoretest.MustVerify(t, db)
 	})
+}
+
+// concurrently calls fn n times at once and counts the calls that succeeded and those refused for
+// insufficient funds; any other error fails the test.
+func concurrently(t *testing.T, n int, fn func() error) (ok, insufficient int64) {
+	t.Helper()
+	var okN, insufficientN atomic.Int64
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			switch err := fn(); justpay.ErrorCode(err) {
+			case "":
+				okN.Add(1)
+			case justpay.EINSUFFICIENT:
+				insufficientN.Add(1)
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	return okN.Load(), insufficientN.Load()
 }
 
 // The verifier finds each kind of corruption, written behind the store's back.

@@ -1075,24 +1075,12 @@ func TestConcurrentWithdrawalsExceedingBalance(t *testing.T) {
 		if _, err := env.Store.SetWithdrawalAddress(ctx, a.ID, to); err != nil {
 			t.Fatal(err)
 		}
-		var ok, insufficient atomic.Int64
-		var wg sync.WaitGroup
-		for range 20 {
-			wg.Go(func() {
-				_, err := env.Store.Withdraw(ctx, a.ID, 5*simUSDC)
-				switch justpay.ErrorCode(err) {
-				case "":
-					ok.Add(1)
-				case justpay.EINSUFFICIENT:
-					insufficient.Add(1)
-				default:
-					t.Errorf("withdraw: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if ok.Load() != 10 || insufficient.Load() != 10 {
-			t.Fatalf("ok=%d insufficient=%d, want 10 and 10", ok.Load(), insufficient.Load())
+		ok, insufficient := concurrently(t, 20, func() error {
+			_, err := env.Store.Withdraw(ctx, a.ID, 5*simUSDC)
+			return err
+		})
+		if ok != 10 || insufficient != 10 {
+			t.Fatalf("ok=%d insufficient=%d, want 10 and 10", ok, insufficient)
 		}
 		if got := env.MustBalance(t, a.ID); got.Available != 2*simUSDC || got.Pending != 50*simUSDC {
 			t.Fatalf("balance = %+v, want 2 USDC available and 50 pending", got)
