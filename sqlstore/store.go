@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"encoding/json"
+
 	"github.com/justpay/justpay"
 )
 
@@ -11,6 +13,17 @@ type Store struct {
 	chain        justpay.Chain
 	sealer       Sealer
 	hashPassword func(string) (string, error)
+	schemas      Schemas
+	jobFeeBps    int64
+}
+
+// Schemas checks user JSON Schemas and validates documents against them.
+type Schemas interface {
+	// Check reports EINVALID unless schema is an acceptable JSON Schema (it compiles, within the
+	// size and depth caps, with no remote or file references).
+	Check(schema json.RawMessage) error
+	// Validate reports EINVALID, naming the failing paths, unless doc satisfies schema.
+	Validate(schema, doc json.RawMessage) error
 }
 
 // Sealer encrypts secrets at rest, bound to associated data (the row they belong to).
@@ -26,11 +39,19 @@ type StoreConfig struct {
 	Sealer Sealer
 	// HashPassword turns a password into the string stored for it (argon2id).
 	HashPassword func(string) (string, error)
+	// Schemas compiles services' input and output schemas and validates jobs against them.
+	Schemas Schemas
+	// JobFeeBps is the platform fee on jobs in basis points; 0 means justpay.DefaultJobFeeBps.
+	JobFeeBps int64
 }
 
 // NewStore returns a Store over db.
 func NewStore(db *DB, cfg StoreConfig) *Store {
-	return &Store{DB: db, chain: cfg.Chain, sealer: cfg.Sealer, hashPassword: cfg.HashPassword}
+	fee := cfg.JobFeeBps
+	if fee == 0 {
+		fee = justpay.DefaultJobFeeBps
+	}
+	return &Store{DB: db, chain: cfg.Chain, sealer: cfg.Sealer, hashPassword: cfg.HashPassword, schemas: cfg.Schemas, jobFeeBps: fee}
 }
 
 var (
