@@ -36,8 +36,24 @@ type Agent struct {
 	AddressChangedAt        *time.Time
 	WithdrawalCooldownUntil *time.Time
 
+	// CompletedJobs and ExpiredJobs count the jobs the agent completed, or let expire after
+	// taking them, as provider; RatingCount and RatingSum the ratings it received.
+	CompletedJobs int64
+	ExpiredJobs   int64
+	RatingCount   int64
+	RatingSum     int64
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// AverageRating is the mean score the agent received, or nil when it has none.
+func (a *Agent) AverageRating() *float64 {
+	if a.RatingCount == 0 {
+		return nil
+	}
+	v := float64(a.RatingSum) / float64(a.RatingCount)
+	return &v
 }
 
 // InCooldown reports whether withdrawals are blocked at now by a recent withdrawal address change.
