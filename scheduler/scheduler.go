@@ -1,5 +1,5 @@
-// Package scheduler does the work that rows say is due: it sends queued withdrawals through the
-// chain and purges expired idempotency keys. Every step is a guarded store method, so running it
+// Package scheduler does the work that rows say is due: it applies job deadlines (expiry and
+// auto-accept), sends queued withdrawals through the chain and purges expired idempotency keys. Every step is a guarded store method, so running it
 // twice at once, or on several servers, is harmless.
 package scheduler
 
@@ -25,6 +25,8 @@ type Store interface {
 	RetryWithdrawal(ctx context.Context, id, reason string, at time.Time) error
 	// PurgeIdempotencyKeys forgets expired Idempotency-Keys.
 	PurgeIdempotencyKeys(ctx context.Context) (int64, error)
+	// RunDueJobs applies every job deadline that has passed.
+	RunDueJobs(ctx context.Context) (int, error)
 }
 
 // Scheduler runs due work.
@@ -67,6 +69,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 	defer s.mu.Unlock()
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := s.Store.RunDueJobs(ctx); err != nil {
+		return err
 	}
 	for {
 		ws, err := s.Store.ClaimDueWithdrawals(ctx, s.batch())

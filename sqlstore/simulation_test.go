@@ -284,7 +284,7 @@ func runSimulation(t *testing.T, b sqlstoretest.Backend, seed uint64, cfg simCon
 	env := sqlstoretest.Wire(t, db, clock)
 	s := &sim{
 		ctx: ctx, env: env, raw: simOpenRaw(t, dbCfg), verifier: newSimVerifier(env.DB),
-		sched: &scheduler.Scheduler{Store: env.DB, Chain: env.Chain, Clock: env.Clock,
+		sched: &scheduler.Scheduler{Store: env.Store, Chain: env.Chain, Clock: env.Clock,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Batch: 10},
 	}
 
@@ -1087,7 +1087,7 @@ func TestConcurrentWithdrawalsExceedingBalance(t *testing.T) {
 		}
 		sqlstoretest.MustVerify(t, env.DB)
 
-		sched := &scheduler.Scheduler{Store: env.DB, Chain: env.Chain, Clock: env.Clock,
+		sched := &scheduler.Scheduler{Store: env.Store, Chain: env.Chain, Clock: env.Clock,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Batch: 10}
 		if err := sched.RunOnce(ctx); err != nil {
 			t.Fatal(err)

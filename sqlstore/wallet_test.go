@@ -16,7 +16,7 @@ import (
 const usdc = justpay.MicroPerUSDC
 
 func newScheduler(env *sqlstoretest.Env) *scheduler.Scheduler {
-	return &scheduler.Scheduler{Store: env.DB, Chain: env.Chain, Clock: env.Clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &scheduler.Scheduler{Store: env.Store, Chain: env.Chain, Clock: env.Clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func wantCode(tb testing.TB, err error, code string) {

@@ -1,0 +1,797 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/justpay/justpay"
+)
+
+var _ justpay.JobService = (*Store)(nil)
+
+const jobColumns = `id, type, status, COALESCE(service_id, ''), client_id, provider_id, title, category, description,
+	input, output, amount, platform_fee, callback_url, application_window_secs, execution_time_secs,
+	expires_at, accepted_at, delivered_at, finished_at, created_at, updated_at`
+
+func scanJob(row interface{ Scan(...any) error }) (*justpay.Job, error) {
+	var j justpay.Job
+	var input string
+	var output sql.NullString
+	var expires, accepted, delivered, finished sql.NullTime
+	err := row.Scan(&j.ID, &j.Type, &j.Status, &j.ServiceID, &j.ClientID, &j.ProviderID, &j.Title, &j.Category, &j.Description,
+		&input, &output, &j.Amount, &j.PlatformFee, &j.CallbackURL, &j.ApplicationWindowSecs, &j.ExecutionTimeSecs,
+		&expires, &accepted, &delivered, &finished, &j.CreatedAt, &j.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, justpay.Errorf(justpay.ENOTFOUND, "job not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("scan job: %w", err)
+	}
+	j.Input = json.RawMessage(input)
+	if output.Valid {
+		j.Output = json.RawMessage(output.String)
+	}
+	j.ExpiresAt, j.AcceptedAt, j.DeliveredAt, j.FinishedAt = nullTime(expires), nullTime(accepted), nullTime(delivered), nullTime(finished)
+	j.CreatedAt, j.UpdatedAt = j.CreatedAt.UTC(), j.UpdatedAt.UTC()
+	return &j, nil
+}
+
+func (tx *Tx) findJob(ctx context.Context, id string, lock bool) (*justpay.Job, error) {
+	if !justpay.IsID(id) {
+		return nil, justpay.Errorf(justpay.ENOTFOUND, "job not found")
+	}
+	q := `SELECT ` + jobColumns + ` FROM jobs WHERE id = $1`
+	if lock {
+		q += tx.db.dialect.forUpdate
+	}
+	return scanJob(tx.QueryRowContext(ctx, q, id))
+}
+
+// jobEscrow is the escrow account of a job.
+func jobEscrow(id string) string { return justpay.EscrowAccount("job", id) }
+
+// CreateJob creates a direct or open job and escrows its cost. See justpay.JobService.
+func (s *Store) CreateJob(ctx context.Context, clientID string, nj justpay.NewJob) (*justpay.Job, error) {
+	if err := nj.Validate(); err != nil {
+		return nil, err
+	}
+	var job *justpay.Job
+	err := s.update(ctx, func(tx *Tx) error {
+		client, err := tx.startMoneyAction(ctx, clientID)
+		if err != nil {
+			return err
+		}
+		j := &justpay.Job{ID: justpay.NewID(tx.now), Type: nj.Type, ClientID: clientID, Input: nj.Input, CallbackURL: nj.CallbackURL,
+			CreatedAt: tx.now, UpdatedAt: tx.now}
+		var svc *justpay.Service
+		if nj.Type == justpay.JobDirect {
+			// The service's row lock makes the capacity check and the queue exact.
+			if svc, err = tx.findService(ctx, nj.ServiceID, true); err != nil {
+				return err
+			}
+			if err := s.checkHire(ctx, tx, client, svc, nj.Input); err != nil {
+				return err
+			}
+			j.ServiceID, j.ProviderID, j.Category = svc.ID, svc.AgentID, svc.Category
+			j.Amount, j.ExecutionTimeSecs = svc.PricePerJob, svc.MaxExecutionTimeSecs
+			if j.Status, err = tx.admit(ctx, svc); err != nil {
+				return err
+			}
+			tx.setDeadline(j, svc)
+		} else {
+			j.Status, j.Title, j.Category, j.Description, j.Amount = justpay.JobOpenState, nj.Title, nj.Category, nj.Description, nj.Amount
+			j.ApplicationWindowSecs, j.ExecutionTimeSecs = *nj.ApplicationWindow, int(justpay.OpenJobExecutionTime/time.Second)
+			deadline := tx.now.Add(time.Duration(j.ApplicationWindowSecs) * time.Second)
+			j.ExpiresAt = &deadline
+		}
+		j.PlatformFee = justpay.JobFee(j.Amount, s.jobFeeBps)
+		if _, err := justpay.AddMicro(j.Amount, j.PlatformFee); err != nil {
+			return err
+		}
+		if err := tx.insertJob(ctx, j); err != nil {
+			return err
+		}
+		if err := tx.openAccount(ctx, jobEscrow(j.ID), clientID); err != nil {
+			return err
+		}
+		if j.TotalCost() > 0 {
+			lt := justpay.Transfer(justpay.TxEscrowLock, justpay.AgentAvailable(clientID), jobEscrow(j.ID), j.TotalCost())
+			lt.RefType, lt.RefID = "job", j.ID
+			lt.Description = fmt.Sprintf("escrow for job %s: %s + %s fee", j.ID, justpay.FormatUSDC(j.Amount), justpay.FormatUSDC(j.PlatformFee))
+			if _, err := tx.post(ctx, lt); err != nil {
+				return err
+			}
+		}
+		if j.Type == justpay.JobDirect {
+			if err := tx.recordEvent(ctx, j.ProviderID, "job.created", jobEventData(j, "provider", map[string]any{
+				"clientReputation": map[string]any{"agentId": client.ID, "trustScore": client.TrustScore(), "jobsCompleted": client.CompletedJobs},
+			})); err != nil {
+				return err
+			}
+		}
+		job = j
+		return nil
+	})
+	return job, err
+}
+
+// checkHire applies the rules of hiring svc: active, not one's own, trusted enough, valid input.
+func (s *Store) checkHire(ctx context.Context, tx *Tx, client *justpay.Agent, svc *justpay.Service, input json.RawMessage) error {
+	switch {
+	case !svc.Active:
+		return justpay.Errorf(justpay.ECONFLICT, "service %s is not active", svc.ID)
+	case svc.AgentID == client.ID:
+		return justpay.Errorf(justpay.EFORBIDDEN, "you cannot hire your own service")
+	case client.TrustScore() < svc.MinClientTrustScore:
+		return justpay.Errorf(justpay.EFORBIDDEN, "your trust score %.3f is below the %.3f this service requires", client.TrustScore(), svc.MinClientTrustScore)
+	}
+	if err := s.schemas.Validate(svc.InputSchema, input); err != nil {
+		return justpay.Errorf(justpay.EINVALID, "input does not match the service's inputSchema: %s", justpay.ErrorMessage(err))
+	}
+	return nil
+}
+
+// admit decides where a new direct job of svc starts: running (pending or accepted) if the
+// service has a free slot, queued if its queue has room, else ECONFLICT.
+func (tx *Tx) admit(ctx context.Context, svc *justpay.Service) (string, error) {
+	running, queued, err := tx.serviceLoad(ctx, svc.ID)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case running < svc.MaxConcurrentJobs:
+		return startStatus(svc), nil
+	case !svc.QueueEnabled:
+		return "", justpay.Errorf(justpay.ECONFLICT, "service is at capacity (%d jobs running) and does not queue jobs; try again later", running)
+	case queued >= svc.MaxQueueSize:
+		return "", justpay.Errorf(justpay.ECONFLICT, "service is at capacity (%d jobs running) and its queue is full (%d waiting); try again later", running, queued)
+	}
+	return justpay.JobQueued, nil
+}
+
+// startStatus is the status a direct job of svc starts running in.
+func startStatus(svc *justpay.Service) string {
+	if svc.AutoAccept {
+		return justpay.JobAccepted
+	}
+	return justpay.JobPending
+}
+
+// setDeadline sets the job's deadline for its status, from now.
+func (tx *Tx) setDeadline(j *justpay.Job, svc *justpay.Service) {
+	var d time.Duration
+	switch j.Status {
+	case justpay.JobPending:
+		d = justpay.ProviderAcceptWindow
+	case justpay.JobAccepted:
+		d = time.Duration(j.ExecutionTimeSecs) * time.Second
+		j.AcceptedAt = &tx.now
+	case justpay.JobDelivered:
+		d = justpay.ReviewWindow
+	default:
+		j.ExpiresAt = nil
+		return
+	}
+	deadline := tx.now.Add(d)
+	j.ExpiresAt = &deadline
+}
+
+// serviceLoad counts a service's running (pending or accepted) and queued jobs.
+func (tx *Tx) serviceLoad(ctx context.Context, serviceID string) (running, queued int, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN status IN ('pending', 'accepted') THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0)
+		FROM jobs WHERE service_id = $1 AND status IN ('pending', 'accepted', 'queued')`, serviceID).Scan(&running, &queued)
+	if err != nil {
+		return 0, 0, fmt.Errorf("service load: %w", err)
+	}
+	return running, queued, nil
+}
+
+func (tx *Tx) insertJob(ctx context.Context, j *justpay.Job) error {
+	var service any
+	if j.ServiceID != "" {
+		service = j.ServiceID
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, type, status, service_id, client_id, provider_id, title, category, description,
+		input, amount, platform_fee, callback_url, application_window_secs, execution_time_secs, expires_at, accepted_at,
+		created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)`,
+		j.ID, j.Type, j.Status, service, j.ClientID, j.ProviderID, j.Title, j.Category, j.Description, string(j.Input),
+		j.Amount, j.PlatformFee, j.CallbackURL, j.ApplicationWindowSecs, j.ExecutionTimeSecs, j.ExpiresAt, j.AcceptedAt, tx.now)
+	if err != nil {
+		return fmt.Errorf("insert job: %w", err)
+	}
+	return nil
+}
+
+// saveJob writes a job's new state, guarded by the status it was read in: a concurrent change
+// (on SQLite there is none; on PostgreSQL the row is locked too) makes it ECONFLICT.
+func (tx *Tx) saveJob(ctx context.Context, j *justpay.Job, from string) error {
+	var output any
+	if j.Output != nil {
+		output = string(j.Output)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = $1, provider_id = $2, output = $3, expires_at = $4, accepted_at = $5,
+		delivered_at = $6, finished_at = $7, updated_at = $8 WHERE id = $9 AND status = $10`,
+		j.Status, j.ProviderID, output, j.ExpiresAt, j.AcceptedAt, j.DeliveredAt, j.FinishedAt, tx.now, j.ID, from)
+	if err != nil {
+		return fmt.Errorf("update job: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return justpay.Errorf(justpay.ECONFLICT, "job %s changed concurrently; reload it", j.ID)
+	}
+	j.UpdatedAt = tx.now
+	return nil
+}
+
+// act loads and locks a job, checks that agentID may take action on it now, applies change and
+// saves it, all in one transaction, and returns the job.
+func (s *Store) act(ctx context.Context, agentID, id, action string, change func(tx *Tx, j *justpay.Job) error) (*justpay.Job, error) {
+	var job *justpay.Job
+	err := s.update(ctx, func(tx *Tx) error {
+		if err := tx.applyIdempotency(ctx); err != nil {
+			return err
+		}
+		j, err := tx.findJob(ctx, id, true)
+		if err != nil {
+			return err
+		}
+		if err := j.CheckAction(action, agentID, tx.now); err != nil {
+			return err
+		}
+		from := j.Status
+		if err := change(tx, j); err != nil {
+			return err
+		}
+		if err := tx.saveJob(ctx, j, from); err != nil {
+			return err
+		}
+		if err := tx.afterStatusChange(ctx, j, from); err != nil {
+			return err
+		}
+		job = j
+		return nil
+	})
+	return job, err
+}
+
+// AcceptJob starts a pending direct job. See justpay.JobService.
+func (s *Store) AcceptJob(ctx context.Context, providerID, id string) (*justpay.Job, error) {
+	return s.act(ctx, providerID, id, justpay.ActionAccept, func(tx *Tx, j *justpay.Job) error {
+		j.Status = justpay.JobAccepted
+		tx.setDeadline(j, nil)
+		return nil
+	})
+}
+
+// DeliverJob records the provider's output. See justpay.JobService.
+func (s *Store) DeliverJob(ctx context.Context, providerID, id string, output json.RawMessage) (*justpay.Job, error) {
+	if len(output) == 0 {
+		return nil, justpay.Errorf(justpay.EINVALID, "output is required")
+	}
+	return s.act(ctx, providerID, id, justpay.ActionDeliver, func(tx *Tx, j *justpay.Job) error {
+		if j.ServiceID != "" {
+			svc, err := tx.findService(ctx, j.ServiceID, false)
+			if err != nil {
+				return err
+			}
+			if err := s.schemas.Validate(svc.OutputSchema, output); err != nil {
+				return justpay.Errorf(justpay.EINVALID, "output does not match the service's outputSchema: %s", justpay.ErrorMessage(err))
+			}
+		}
+		j.Status, j.Output, j.DeliveredAt = justpay.JobDelivered, output, &tx.now
+		tx.setDeadline(j, nil)
+		return nil
+	})
+}
+
+// AcceptDelivery completes a delivered job. See justpay.JobService.
+func (s *Store) AcceptDelivery(ctx context.Context, clientID, id string) (*justpay.Job, error) {
+	return s.act(ctx, clientID, id, justpay.ActionAcceptDelivery, func(tx *Tx, j *justpay.Job) error {
+		return tx.finishJob(ctx, j, justpay.JobCompleted)
+	})
+}
+
+// CancelJob refunds the client before delivery. See justpay.JobService.
+func (s *Store) CancelJob(ctx context.Context, clientID, id string) (*justpay.Job, error) {
+	return s.act(ctx, clientID, id, justpay.ActionCancel, func(tx *Tx, j *justpay.Job) error {
+		return tx.finishJob(ctx, j, justpay.JobCancelled)
+	})
+}
+
+// finishJob moves the job's escrow to where its final status sends it and closes the escrow:
+// completed pays the provider the amount and the platform the fee; cancelled and expired refund
+// the client everything.
+func (tx *Tx) finishJob(ctx context.Context, j *justpay.Job, status string) error {
+	wasAccepted := j.Status == justpay.JobAccepted
+	j.Status, j.FinishedAt, j.ExpiresAt = status, &tx.now, nil
+	escrow := jobEscrow(j.ID)
+	var lt justpay.LedgerTx
+	switch status {
+	case justpay.JobCompleted:
+		lt = justpay.LedgerTx{Type: justpay.TxEarned, Description: "payment for job " + j.ID}
+		if j.Amount > 0 {
+			lt.Entries = append(lt.Entries, justpay.Entry{Account: justpay.AgentAvailable(j.ProviderID), Amount: j.Amount})
+		}
+		if j.PlatformFee > 0 {
+			lt.Entries = append(lt.Entries, justpay.Entry{Account: justpay.PlatformRevenue, Amount: j.PlatformFee})
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE agents SET completed_jobs = completed_jobs + 1 WHERE id = $1`, j.ProviderID); err != nil {
+			return err
+		}
+		if j.ServiceID != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE services SET completed_jobs = completed_jobs + 1 WHERE id = $1`, j.ServiceID); err != nil {
+				return err
+			}
+		}
+	default:
+		lt = justpay.LedgerTx{Type: justpay.TxRefund, Description: fmt.Sprintf("job %s %s: full refund", j.ID, status)}
+		if j.TotalCost() > 0 {
+			lt.Entries = []justpay.Entry{{Account: justpay.AgentAvailable(j.ClientID), Amount: j.TotalCost()}}
+		}
+		if status == justpay.JobExpired && wasAccepted && j.ProviderID != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE agents SET expired_jobs = expired_jobs + 1 WHERE id = $1`, j.ProviderID); err != nil {
+				return err
+			}
+		}
+	}
+	if len(lt.Entries) > 0 {
+		lt.Entries = append(lt.Entries, justpay.Entry{Account: escrow, Amount: -j.TotalCost()})
+		lt.RefType, lt.RefID = "job", j.ID
+		if _, err := tx.post(ctx, lt); err != nil {
+			return err
+		}
+	}
+	return tx.closeAccount(ctx, escrow)
+}
+
+// afterStatusChange does what follows from a job leaving a status: events for the parties, and
+// a freed slot of its service given to the oldest queued job.
+func (tx *Tx) afterStatusChange(ctx context.Context, j *justpay.Job, from string) error {
+	var event, to string
+	switch j.Status {
+	case justpay.JobAccepted:
+		if from == justpay.JobOpenState {
+			event, to = "job.assigned", j.ProviderID
+		}
+	case justpay.JobDelivered:
+		event, to = "job.delivered", j.ClientID
+	case justpay.JobCompleted:
+		event, to = "job.completed", j.ProviderID
+	case justpay.JobCancelled:
+		event, to = "job.cancelled", j.ProviderID
+	case justpay.JobExpired:
+		event, to = "job.expired", j.ClientID
+	}
+	if event != "" && to != "" {
+		role := "provider"
+		if to == j.ClientID {
+			role = "client"
+		}
+		if err := tx.recordEvent(ctx, to, event, jobEventData(j, role, nil)); err != nil {
+			return err
+		}
+	}
+	wasRunning := from == justpay.JobPending || from == justpay.JobAccepted
+	isRunning := j.Status == justpay.JobPending || j.Status == justpay.JobAccepted
+	if j.ServiceID != "" && wasRunning && !isRunning {
+		return tx.promoteQueued(ctx, j.ServiceID)
+	}
+	return nil
+}
+
+// promoteQueued starts the service's oldest queued jobs while it has free slots.
+func (tx *Tx) promoteQueued(ctx context.Context, serviceID string) error {
+	svc, err := tx.findService(ctx, serviceID, true)
+	if err != nil {
+		return err
+	}
+	running, queued, err := tx.serviceLoad(ctx, serviceID)
+	if err != nil {
+		return err
+	}
+	for ; running < svc.MaxConcurrentJobs && queued > 0; running, queued = running+1, queued-1 {
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE service_id = $1 AND status = $2 ORDER BY created_at, id LIMIT 1`,
+			serviceID, justpay.JobQueued).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("find queued job: %w", err)
+		}
+		j, err := tx.findJob(ctx, id, true)
+		if err != nil {
+			return err
+		}
+		j.Status = startStatus(svc)
+		tx.setDeadline(j, svc)
+		if err := tx.saveJob(ctx, j, justpay.JobQueued); err != nil {
+			return err
+		}
+		if err := tx.recordEvent(ctx, j.ProviderID, "job.created", jobEventData(j, "provider", nil)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func jobEventData(j *justpay.Job, role string, extra map[string]any) map[string]any {
+	d := map[string]any{"jobId": j.ID, "status": j.Status, "role": role, "clientAgentId": j.ClientID,
+		"providerAgentId": j.ProviderID, "amount": justpay.FormatMicro(j.Amount)}
+	if j.Status == justpay.JobDelivered && j.AcceptedAt != nil {
+		d["executionTimeSecs"] = int(j.DeliveredAt.Sub(*j.AcceptedAt).Seconds())
+	}
+	for k, v := range extra {
+		d[k] = v
+	}
+	return d
+}
+
+// RunDueJobs applies every job deadline that has passed. See justpay.JobService.
+func (s *Store) RunDueJobs(ctx context.Context) (int, error) {
+	applied := 0
+	for {
+		var ids []string
+		err := s.view(ctx, func(tx *Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at, id LIMIT 100`, tx.now)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return applied, fmt.Errorf("find due jobs: %w", err)
+		}
+		for _, id := range ids {
+			ok, err := s.timeoutJob(ctx, id)
+			if err != nil {
+				return applied, err
+			}
+			if ok {
+				applied++
+			}
+		}
+		if len(ids) < 100 {
+			return applied, nil
+		}
+	}
+}
+
+// timeoutJob applies one job's passed deadline, if it is still due when locked: a user action
+// that got there first wins and the timeout does nothing.
+func (s *Store) timeoutJob(ctx context.Context, id string) (bool, error) {
+	applied := false
+	err := s.update(ctx, func(tx *Tx) error {
+		applied = false
+		j, err := tx.findJob(ctx, id, true)
+		if err != nil {
+			return err
+		}
+		if j.ExpiresAt == nil || j.ExpiresAt.After(tx.now) {
+			return nil
+		}
+		from := j.Status
+		if err := tx.finishJob(ctx, j, j.Timeout()); err != nil {
+			return err
+		}
+		if err := tx.saveJob(ctx, j, from); err != nil {
+			return err
+		}
+		applied = true
+		return tx.afterStatusChange(ctx, j, from)
+	})
+	return applied, err
+}
+
+// FindJobByID returns a job its client or provider may see. See justpay.JobService.
+func (s *Store) FindJobByID(ctx context.Context, agentID, id string) (*justpay.Job, error) {
+	var job *justpay.Job
+	err := s.view(ctx, func(tx *Tx) error {
+		j, err := tx.findJob(ctx, id, false)
+		if err != nil {
+			return err
+		}
+		if agentID != j.ClientID && agentID != j.ProviderID {
+			return justpay.Errorf(justpay.ENOTFOUND, "job not found")
+		}
+		if j.Type == justpay.JobOpen && agentID == j.ClientID {
+			if j.Applications, err = tx.findApplications(ctx, j.ID); err != nil {
+				return err
+			}
+		}
+		job = j
+		return nil
+	})
+	return job, err
+}
+
+// FindJobs lists the agent's jobs. See justpay.JobService.
+func (s *Store) FindJobs(ctx context.Context, agentID string, f justpay.JobFilter) ([]*justpay.Job, int, error) {
+	if err := f.Page.Validate(); err != nil {
+		return nil, 0, err
+	}
+	if f.Status != "" && !slices.Contains(justpay.JobStatuses, f.Status) {
+		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be one of %v", justpay.JobStatuses)
+	}
+	where := `(client_id = $1 OR provider_id = $1)`
+	switch f.Role {
+	case "client":
+		where = `client_id = $1`
+	case "provider":
+		where = `provider_id = $1`
+	case "":
+	default:
+		return nil, 0, justpay.Errorf(justpay.EINVALID, `role must be "client" or "provider"`)
+	}
+	where += ` AND ($2 = '' OR status = $2)`
+	var jobs []*justpay.Job
+	var total int
+	err := s.view(ctx, func(tx *Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE `+where, agentID, f.Status).Scan(&total); err != nil {
+			return fmt.Errorf("count jobs: %w", err)
+		}
+		var err error
+		jobs, err = queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`,
+			agentID, f.Status, f.Limit, f.Offset())
+		return err
+	})
+	return jobs, total, err
+}
+
+func queryJobs(ctx context.Context, tx *Tx, q string, args ...any) ([]*justpay.Job, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find jobs: %w", err)
+	}
+	defer rows.Close()
+	jobs := []*justpay.Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
+// FindOpenJobs lists open jobs still taking applications. See justpay.JobService.
+func (s *Store) FindOpenJobs(ctx context.Context, category string, p justpay.Page) ([]*justpay.OpenJobListing, int, error) {
+	if err := p.Validate(); err != nil {
+		return nil, 0, err
+	}
+	var out []*justpay.OpenJobListing
+	var total int
+	err := s.view(ctx, func(tx *Tx) error {
+		where := `status = 'open' AND expires_at > $1 AND ($2 = '' OR category = $2)`
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE `+where, tx.now, category).Scan(&total); err != nil {
+			return fmt.Errorf("count open jobs: %w", err)
+		}
+		jobs, err := queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`,
+			tx.now, category, p.Limit, p.Offset())
+		if err != nil {
+			return err
+		}
+		out = make([]*justpay.OpenJobListing, 0, len(jobs))
+		for _, j := range jobs {
+			client, err := tx.findAgent(ctx, j.ClientID, false)
+			if err != nil {
+				return err
+			}
+			out = append(out, &justpay.OpenJobListing{Job: j, ClientName: client.Name, ClientTrustScore: client.TrustScore()})
+		}
+		return nil
+	})
+	return out, total, err
+}
+
+// ApplyToJob applies to an open job. See justpay.JobService.
+func (s *Store) ApplyToJob(ctx context.Context, agentID, id, message string) (*justpay.Application, error) {
+	if err := justpay.ValidateText("message", message, justpay.MaxApplicationMessageLen); err != nil {
+		return nil, err
+	}
+	var app *justpay.Application
+	err := s.update(ctx, func(tx *Tx) error {
+		j, err := tx.findJob(ctx, id, true)
+		if err != nil {
+			return err
+		}
+		if err := j.CheckAction(justpay.ActionApply, agentID, tx.now); err != nil {
+			return err
+		}
+		a := &justpay.Application{ID: justpay.NewID(tx.now), JobID: id, AgentID: agentID, Message: message,
+			Status: justpay.ApplicationPending, CreatedAt: tx.now}
+		_, err = tx.ExecContext(ctx, `INSERT INTO job_applications (id, job_id, agent_id, message, status, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, a.ID, id, agentID, message, a.Status, tx.now)
+		if tx.db.dialect.isUnique(err) {
+			return justpay.Errorf(justpay.ECONFLICT, "you already applied to this job")
+		} else if err != nil {
+			return fmt.Errorf("insert application: %w", err)
+		}
+		agent, err := tx.findAgent(ctx, agentID, false)
+		if err != nil {
+			return err
+		}
+		a.AgentName, a.TrustScore, a.JobsDone = agent.Name, agent.TrustScore(), agent.CompletedJobs
+		app = a
+		return nil
+	})
+	return app, err
+}
+
+// AcceptApplication assigns an applicant to the client's open job. See justpay.JobService.
+func (s *Store) AcceptApplication(ctx context.Context, clientID, jobID, applicationID string) (*justpay.Job, error) {
+	return s.act(ctx, clientID, jobID, justpay.ActionAssign, func(tx *Tx, j *justpay.Job) error {
+		var applicant, status string
+		err := tx.QueryRowContext(ctx, `SELECT agent_id, status FROM job_applications WHERE id = $1 AND job_id = $2`, applicationID, jobID).Scan(&applicant, &status)
+		if errors.Is(err, sql.ErrNoRows) || !justpay.IsID(applicationID) {
+			return justpay.Errorf(justpay.ENOTFOUND, "application not found")
+		} else if err != nil {
+			return fmt.Errorf("find application: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE job_applications SET status = CASE WHEN id = $1 THEN $2 ELSE $3 END WHERE job_id = $4`,
+			applicationID, justpay.ApplicationAccepted, justpay.ApplicationRejected, jobID); err != nil {
+			return fmt.Errorf("update applications: %w", err)
+		}
+		j.ProviderID, j.Status = applicant, justpay.JobAccepted
+		tx.setDeadline(j, nil)
+		return nil
+	})
+}
+
+func (tx *Tx) findApplications(ctx context.Context, jobID string) ([]*justpay.Application, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT p.id, p.job_id, p.agent_id, p.message, p.status, p.created_at, `+prefixed("a", agentColumns)+`
+		FROM job_applications p JOIN agents a ON a.id = p.agent_id WHERE p.job_id = $1 ORDER BY p.created_at, p.id`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("find applications: %w", err)
+	}
+	defer rows.Close()
+	apps := []*justpay.Application{}
+	for rows.Next() {
+		var p justpay.Application
+		agent, err := scanAgent(scanPrefix{rows, []any{&p.ID, &p.JobID, &p.AgentID, &p.Message, &p.Status, &p.CreatedAt}})
+		if err != nil {
+			return nil, err
+		}
+		p.CreatedAt = p.CreatedAt.UTC()
+		p.AgentName, p.TrustScore, p.JobsDone = agent.Name, agent.TrustScore(), agent.CompletedJobs
+		apps = append(apps, &p)
+	}
+	return apps, rows.Err()
+}
+
+// RateJob rates the other party of a completed job. See justpay.JobService.
+func (s *Store) RateJob(ctx context.Context, raterID, jobID string, nr justpay.NewRating) (*justpay.Rating, error) {
+	if err := nr.Validate(); err != nil {
+		return nil, err
+	}
+	if nr.Tags == nil {
+		nr.Tags = []string{}
+	}
+	tags, err := json.Marshal(nr.Tags)
+	if err != nil {
+		return nil, err
+	}
+	var rating *justpay.Rating
+	err = s.update(ctx, func(tx *Tx) error {
+		j, err := tx.findJob(ctx, jobID, false)
+		if err != nil {
+			return err
+		}
+		if err := j.CheckAction(justpay.ActionRate, raterID, tx.now); err != nil {
+			return err
+		}
+		r := &justpay.Rating{ID: justpay.NewID(tx.now), JobID: jobID, RaterID: raterID, RateeID: j.ProviderID,
+			Score: nr.Score, Comment: nr.Comment, Tags: nr.Tags, CreatedAt: tx.now}
+		if raterID == j.ProviderID {
+			r.RateeID = j.ClientID
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO ratings (id, job_id, rater_id, ratee_id, score, comment, tags, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.ID, jobID, raterID, r.RateeID, r.Score, r.Comment, string(tags), tx.now)
+		if tx.db.dialect.isUnique(err) {
+			return justpay.Errorf(justpay.ECONFLICT, "you already rated this job")
+		} else if err != nil {
+			return fmt.Errorf("insert rating: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE agents SET rating_count = rating_count + 1, rating_sum = rating_sum + $1 WHERE id = $2`, r.Score, r.RateeID); err != nil {
+			return err
+		}
+		// A service's rating is what its clients gave.
+		if j.ServiceID != "" && raterID == j.ClientID {
+			if _, err := tx.ExecContext(ctx, `UPDATE services SET rating_count = rating_count + 1, rating_sum = rating_sum + $1 WHERE id = $2`, r.Score, j.ServiceID); err != nil {
+				return err
+			}
+		}
+		rating = r
+		return nil
+	})
+	return rating, err
+}
+
+// FindRatings lists the ratings an agent received. See justpay.JobService.
+func (s *Store) FindRatings(ctx context.Context, agentID string, p justpay.Page) ([]*justpay.Rating, int, error) {
+	if err := p.Validate(); err != nil {
+		return nil, 0, err
+	}
+	var out []*justpay.Rating
+	var total int
+	err := s.view(ctx, func(tx *Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ratings WHERE ratee_id = $1`, agentID).Scan(&total); err != nil {
+			return fmt.Errorf("count ratings: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT r.id, r.job_id, r.rater_id, a.name, r.ratee_id, r.score, r.comment, r.tags, r.created_at
+			FROM ratings r JOIN agents a ON a.id = r.rater_id WHERE r.ratee_id = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2 OFFSET $3`,
+			agentID, p.Limit, p.Offset())
+		if err != nil {
+			return fmt.Errorf("find ratings: %w", err)
+		}
+		defer rows.Close()
+		out = []*justpay.Rating{}
+		for rows.Next() {
+			var r justpay.Rating
+			var tags string
+			if err := rows.Scan(&r.ID, &r.JobID, &r.RaterID, &r.RaterName, &r.RateeID, &r.Score, &r.Comment, &tags, &r.CreatedAt); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
+				return err
+			}
+			r.CreatedAt = r.CreatedAt.UTC()
+			out = append(out, &r)
+		}
+		return rows.Err()
+	})
+	return out, total, err
+}
+
+const serviceColumns = `id, agent_id, name, description, category, tags, input_schema, output_schema, example_input, example_output,
+	model, model_provider, price_per_job, max_execution_time_secs, auto_accept, max_concurrent_jobs, queue_enabled,
+	max_queue_size, min_client_trust_score, active, completed_jobs, rating_count, rating_sum, created_at, updated_at`
+
+func scanService(row interface{ Scan(...any) error }) (*justpay.Service, error) {
+	var s justpay.Service
+	var tags, in, out string
+	var exIn, exOut sql.NullString
+	err := row.Scan(&s.ID, &s.AgentID, &s.Name, &s.Description, &s.Category, &tags, &in, &out, &exIn, &exOut,
+		&s.Model, &s.ModelProvider, &s.PricePerJob, &s.MaxExecutionTimeSecs, &s.AutoAccept, &s.MaxConcurrentJobs, &s.QueueEnabled,
+		&s.MaxQueueSize, &s.MinClientTrustScore, &s.Active, &s.CompletedJobs, &s.RatingCount, &s.RatingSum, &s.CreatedAt, &s.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, justpay.Errorf(justpay.ENOTFOUND, "service not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("scan service: %w", err)
+	}
+	if err := json.Unmarshal([]byte(tags), &s.Tags); err != nil {
+		return nil, fmt.Errorf("service %s tags: %w", s.ID, err)
+	}
+	s.InputSchema, s.OutputSchema = json.RawMessage(in), json.RawMessage(out)
+	if exIn.Valid {
+		s.ExampleInput = json.RawMessage(exIn.String)
+	}
+	if exOut.Valid {
+		s.ExampleOutput = json.RawMessage(exOut.String)
+	}
+	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	return &s, nil
+}
+
+// findService reads a service; lock holds its row until commit on PostgreSQL.
+func (tx *Tx) findService(ctx context.Context, id string, lock bool) (*justpay.Service, error) {
+	if !justpay.IsID(id) {
+		return nil, justpay.Errorf(justpay.ENOTFOUND, "service not found")
+	}
+	q := `SELECT ` + serviceColumns + ` FROM services WHERE id = $1`
+	if lock {
+		q += tx.db.dialect.forUpdate
+	}
+	return scanService(tx.QueryRowContext(ctx, q, id))
+}
