@@ -61,18 +61,22 @@ func (s *Store) CreateJob(ctx context.Context, clientID string, nj justpay.NewJo
 	}
 	var job *justpay.Job
 	err := s.update(ctx, func(tx *Tx) error {
+		// Locks are taken in the order every job path uses: service, agents, balances. The
+		// service's row lock makes the capacity check and the queue exact.
+		var svc *justpay.Service
+		var err error
+		if nj.Type == justpay.JobDirect {
+			if svc, err = tx.findService(ctx, nj.ServiceID, true); err != nil {
+				return err
+			}
+		}
 		client, err := tx.startMoneyAction(ctx, clientID)
 		if err != nil {
 			return err
 		}
 		j := &justpay.Job{ID: justpay.NewID(tx.now), Type: nj.Type, ClientID: clientID, Input: nj.Input, CallbackURL: nj.CallbackURL,
 			CreatedAt: tx.now, UpdatedAt: tx.now}
-		var svc *justpay.Service
-		if nj.Type == justpay.JobDirect {
-			// The service's row lock makes the capacity check and the queue exact.
-			if svc, err = tx.findService(ctx, nj.ServiceID, true); err != nil {
-				return err
-			}
+		if svc != nil {
 			if err := s.checkHire(ctx, tx, client, svc, nj.Input); err != nil {
 				return err
 			}
@@ -247,16 +251,40 @@ func (s *Store) act(ctx context.Context, agentID, id, action string, change func
 		if err := change(tx, j); err != nil {
 			return err
 		}
-		if err := tx.saveJob(ctx, j, from); err != nil {
-			return err
-		}
-		if err := tx.afterStatusChange(ctx, j, from); err != nil {
+		if err := tx.commitJob(ctx, j, from); err != nil {
 			return err
 		}
 		job = j
 		return nil
 	})
 	return job, err
+}
+
+// commitJob writes a job's change of status and what follows from it, in the lock order every
+// job path keeps (job, service, queued jobs, agents, balances) so that concurrent transactions
+// on PostgreSQL never wait for each other in a cycle: the status is saved (the job row is locked
+// already); a slot it freed goes to the oldest queued job of its service; a finished job's escrow
+// is paid out or refunded; the parties are notified.
+func (tx *Tx) commitJob(ctx context.Context, j *justpay.Job, from string) error {
+	if err := tx.saveJob(ctx, j, from); err != nil {
+		return err
+	}
+	if j.ServiceID != "" && isRunning(from) && !isRunning(j.Status) {
+		if err := tx.promoteQueued(ctx, j.ServiceID); err != nil {
+			return err
+		}
+	}
+	if j.Finished() {
+		if err := tx.settleJob(ctx, j, from); err != nil {
+			return err
+		}
+	}
+	return tx.notifyJob(ctx, j, from)
+}
+
+// isRunning reports whether a job in status takes one of its service's concurrent slots.
+func isRunning(status string) bool {
+	return status == justpay.JobPending || status == justpay.JobAccepted
 }
 
 // AcceptJob starts a pending direct job. See justpay.JobService.
@@ -292,26 +320,31 @@ func (s *Store) DeliverJob(ctx context.Context, providerID, id string, output js
 // AcceptDelivery completes a delivered job. See justpay.JobService.
 func (s *Store) AcceptDelivery(ctx context.Context, clientID, id string) (*justpay.Job, error) {
 	return s.act(ctx, clientID, id, justpay.ActionAcceptDelivery, func(tx *Tx, j *justpay.Job) error {
-		return tx.finishJob(ctx, j, justpay.JobCompleted)
+		finish(tx, j, justpay.JobCompleted)
+		return nil
 	})
 }
 
 // CancelJob refunds the client before delivery. See justpay.JobService.
 func (s *Store) CancelJob(ctx context.Context, clientID, id string) (*justpay.Job, error) {
 	return s.act(ctx, clientID, id, justpay.ActionCancel, func(tx *Tx, j *justpay.Job) error {
-		return tx.finishJob(ctx, j, justpay.JobCancelled)
+		finish(tx, j, justpay.JobCancelled)
+		return nil
 	})
 }
 
-// finishJob moves the job's escrow to where its final status sends it and closes the escrow:
-// completed pays the provider the amount and the platform the fee; cancelled and expired refund
-// the client everything.
-func (tx *Tx) finishJob(ctx context.Context, j *justpay.Job, status string) error {
-	wasAccepted := j.Status == justpay.JobAccepted
+// finish sets a job's final status; commitJob then settles its escrow.
+func finish(tx *Tx, j *justpay.Job, status string) {
 	j.Status, j.FinishedAt, j.ExpiresAt = status, &tx.now, nil
+}
+
+// settleJob moves a finished job's escrow to where its status sends it and closes the escrow:
+// completed pays the provider the amount and the platform the fee; cancelled and expired refund
+// the client everything. It also counts the job on the provider and the service.
+func (tx *Tx) settleJob(ctx context.Context, j *justpay.Job, from string) error {
 	escrow := jobEscrow(j.ID)
 	var lt justpay.LedgerTx
-	switch status {
+	switch j.Status {
 	case justpay.JobCompleted:
 		lt = justpay.LedgerTx{Type: justpay.TxEarned, Description: "payment for job " + j.ID}
 		if j.Amount > 0 {
@@ -320,20 +353,20 @@ func (tx *Tx) finishJob(ctx context.Context, j *justpay.Job, status string) erro
 		if j.PlatformFee > 0 {
 			lt.Entries = append(lt.Entries, justpay.Entry{Account: justpay.PlatformRevenue, Amount: j.PlatformFee})
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE agents SET completed_jobs = completed_jobs + 1 WHERE id = $1`, j.ProviderID); err != nil {
-			return err
-		}
 		if j.ServiceID != "" {
 			if _, err := tx.ExecContext(ctx, `UPDATE services SET completed_jobs = completed_jobs + 1 WHERE id = $1`, j.ServiceID); err != nil {
 				return err
 			}
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE agents SET completed_jobs = completed_jobs + 1 WHERE id = $1`, j.ProviderID); err != nil {
+			return err
+		}
 	default:
-		lt = justpay.LedgerTx{Type: justpay.TxRefund, Description: fmt.Sprintf("job %s %s: full refund", j.ID, status)}
+		lt = justpay.LedgerTx{Type: justpay.TxRefund, Description: fmt.Sprintf("job %s %s: full refund", j.ID, j.Status)}
 		if j.TotalCost() > 0 {
 			lt.Entries = []justpay.Entry{{Account: justpay.AgentAvailable(j.ClientID), Amount: j.TotalCost()}}
 		}
-		if status == justpay.JobExpired && wasAccepted && j.ProviderID != "" {
+		if j.Status == justpay.JobExpired && from == justpay.JobAccepted {
 			if _, err := tx.ExecContext(ctx, `UPDATE agents SET expired_jobs = expired_jobs + 1 WHERE id = $1`, j.ProviderID); err != nil {
 				return err
 			}
@@ -349,9 +382,8 @@ func (tx *Tx) finishJob(ctx context.Context, j *justpay.Job, status string) erro
 	return tx.closeAccount(ctx, escrow)
 }
 
-// afterStatusChange does what follows from a job leaving a status: events for the parties, and
-// a freed slot of its service given to the oldest queued job.
-func (tx *Tx) afterStatusChange(ctx context.Context, j *justpay.Job, from string) error {
+// notifyJob records the event a job's change of status sends to the other party.
+func (tx *Tx) notifyJob(ctx context.Context, j *justpay.Job, from string) error {
 	var event, to string
 	switch j.Status {
 	case justpay.JobAccepted:
@@ -367,24 +399,18 @@ func (tx *Tx) afterStatusChange(ctx context.Context, j *justpay.Job, from string
 	case justpay.JobExpired:
 		event, to = "job.expired", j.ClientID
 	}
-	if event != "" && to != "" {
-		role := "provider"
-		if to == j.ClientID {
-			role = "client"
-		}
-		if err := tx.recordEvent(ctx, to, event, jobEventData(j, role, nil)); err != nil {
-			return err
-		}
+	if event == "" || to == "" {
+		return nil
 	}
-	wasRunning := from == justpay.JobPending || from == justpay.JobAccepted
-	isRunning := j.Status == justpay.JobPending || j.Status == justpay.JobAccepted
-	if j.ServiceID != "" && wasRunning && !isRunning {
-		return tx.promoteQueued(ctx, j.ServiceID)
+	role := "provider"
+	if to == j.ClientID {
+		role = "client"
 	}
-	return nil
+	return tx.recordEvent(ctx, to, event, jobEventData(j, role, nil))
 }
 
-// promoteQueued starts the service's oldest queued jobs while it has free slots.
+// promoteQueued starts the service's oldest queued jobs while it has free slots. A queued job
+// being cancelled at the same moment is skipped (its row is locked), not waited for.
 func (tx *Tx) promoteQueued(ctx context.Context, serviceID string) error {
 	svc, err := tx.findService(ctx, serviceID, true)
 	if err != nil {
@@ -395,14 +421,11 @@ func (tx *Tx) promoteQueued(ctx context.Context, serviceID string) error {
 		return err
 	}
 	for ; running < svc.MaxConcurrentJobs && queued > 0; running, queued = running+1, queued-1 {
-		var id string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE service_id = $1 AND status = $2 ORDER BY created_at, id LIMIT 1`,
-			serviceID, justpay.JobQueued).Scan(&id)
-		if err != nil {
-			return fmt.Errorf("find queued job: %w", err)
-		}
-		j, err := tx.findJob(ctx, id, true)
-		if err != nil {
+		j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE service_id = $1 AND status = $2
+			ORDER BY created_at, id LIMIT 1`+tx.db.dialect.skipLocked, serviceID, justpay.JobQueued))
+		if justpay.ErrorCode(err) == justpay.ENOTFOUND {
+			return nil
+		} else if err != nil {
 			return err
 		}
 		j.Status = startStatus(svc)
@@ -481,14 +504,9 @@ func (s *Store) timeoutJob(ctx context.Context, id string) (bool, error) {
 			return nil
 		}
 		from := j.Status
-		if err := tx.finishJob(ctx, j, j.Timeout()); err != nil {
-			return err
-		}
-		if err := tx.saveJob(ctx, j, from); err != nil {
-			return err
-		}
+		finish(tx, j, j.Timeout())
 		applied = true
-		return tx.afterStatusChange(ctx, j, from)
+		return tx.commitJob(ctx, j, from)
 	})
 	return applied, err
 }
@@ -703,14 +721,14 @@ func (s *Store) RateJob(ctx context.Context, raterID, jobID string, nr justpay.N
 		} else if err != nil {
 			return fmt.Errorf("insert rating: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE agents SET rating_count = rating_count + 1, rating_sum = rating_sum + $1 WHERE id = $2`, r.Score, r.RateeID); err != nil {
-			return err
-		}
-		// A service's rating is what its clients gave.
+		// A service's rating is what its clients gave. Service before agent: the lock order.
 		if j.ServiceID != "" && raterID == j.ClientID {
 			if _, err := tx.ExecContext(ctx, `UPDATE services SET rating_count = rating_count + 1, rating_sum = rating_sum + $1 WHERE id = $2`, r.Score, j.ServiceID); err != nil {
 				return err
 			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE agents SET rating_count = rating_count + 1, rating_sum = rating_sum + $1 WHERE id = $2`, r.Score, r.RateeID); err != nil {
+			return err
 		}
 		rating = r
 		return nil
