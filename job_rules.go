@@ -100,6 +100,9 @@ func (j *Job) CheckAction(action, agentID string, now time.Time) error {
 		return fmt.Errorf("unknown job action %q", action)
 	}
 	isClient, isProvider := agentID == j.ClientID, agentID != "" && agentID == j.ProviderID
+	if action == ActionApply {
+		isProvider = false // anyone but the client may apply while the job is open
+	}
 	switch {
 	case action == ActionApply && isClient:
 		return Errorf(EFORBIDDEN, "you cannot apply to your own job")
