@@ -1,6 +1,7 @@
 package justpay
 
 import (
+	"bytes"
 	"context"
 	"net/url"
 	"regexp"
@@ -163,6 +164,27 @@ func ValidateText(field, s string, max int) error {
 		return Errorf(EINVALID, "%s must be at most %d characters", field, max)
 	}
 	return nil
+}
+
+// ValidateJSON checks a user-supplied JSON document that will be stored: it must not contain the
+// NUL character (an unescaped \u0000), which PostgreSQL cannot store, so that both databases
+// answer the same 400 naming the field. The document is otherwise already valid JSON.
+func ValidateJSON(field string, doc []byte) error {
+	for i := 0; ; {
+		k := bytes.Index(doc[i:], []byte(`\u0000`))
+		if k < 0 {
+			return nil
+		}
+		at := i + k
+		backslashes := 0
+		for j := at - 1; j >= 0 && doc[j] == '\\'; j-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return Errorf(EINVALID, "%s must not contain NUL characters (\\u0000)", field)
+		}
+		i = at + 1
+	}
 }
 
 // IsID reports whether s has the form of an identifier made by NewID. Lookups by a malformed ID

@@ -13,6 +13,9 @@ func (nj *NewJob) Validate() error {
 	if len(nj.Input) == 0 {
 		return Errorf(EINVALID, "input is required: the job's input data as JSON")
 	}
+	if err := ValidateJSON("input", nj.Input); err != nil {
+		return err
+	}
 	if err := ValidateURL("callbackUrl", nj.CallbackURL); err != nil {
 		return err
 	}

@@ -129,3 +129,21 @@ func TestNewAPIKey(t *testing.T) {
 		t.Fatalf("id %q", id)
 	}
 }
+
+func TestValidateJSON(t *testing.T) {
+	for doc, ok := range map[string]bool{
+		`{"a":"b"}`:            true,
+		`{"a":"\u0000"}`:       false,
+		`{"a":"x\u0000y"}`:     false,
+		`{"\u0000":1}`:         false,
+		`{"a":"\\u0000"}`:      true, // an escaped backslash, then the text u0000
+		`{"a":"\\\u0000"}`:     false,
+		`{"a":"\u00001"}`:      false,
+		`["\\\\u0000"]`:        true,
+		`{"a":"\u0001\u0000"}`: false,
+	} {
+		if err := justpay.ValidateJSON("input", []byte(doc)); (err == nil) != ok {
+			t.Errorf("ValidateJSON(%s) = %v, want ok=%v", doc, err, ok)
+		}
+	}
+}

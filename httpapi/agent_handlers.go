@@ -43,6 +43,24 @@ type profileResponse struct {
 	CreatedAt               string         `json:"createdAt"`
 	UpdatedAt               string         `json:"updatedAt"`
 	Wallet                  walletBalances `json:"wallet"`
+	agentReputation
+}
+
+// agentReputation is what an agent's jobs and ratings say about it, in both profiles.
+type agentReputation struct {
+	CompletedJobs int64    `json:"completedJobs"`
+	AverageRating *float64 `json:"averageRating"`
+	RatingCount   int64    `json:"ratingCount"`
+	TrustScore    float64  `json:"trustScore"`
+}
+
+func newAgentReputation(a *justpay.Agent) agentReputation {
+	return agentReputation{
+		CompletedJobs: a.CompletedJobs,
+		AverageRating: a.AverageRating(),
+		RatingCount:   a.RatingCount,
+		TrustScore:    a.TrustScore(),
+	}
 }
 
 func newProfileResponse(a *justpay.Agent, b *justpay.Balance) profileResponse {
@@ -65,6 +83,7 @@ func newProfileResponse(a *justpay.Agent, b *justpay.Balance) profileResponse {
 		CreatedAt:               formatTime(a.CreatedAt),
 		UpdatedAt:               formatTime(a.UpdatedAt),
 		Wallet:                  newWalletBalances(b),
+		agentReputation:         newAgentReputation(a),
 	}
 }
 
@@ -138,6 +157,7 @@ type publicProfileResponse struct {
 	Activated    bool     `json:"activated"`
 	Verified     bool     `json:"verified"`
 	CreatedAt    string   `json:"createdAt"`
+	agentReputation
 }
 
 // handleGetAgent serves GET /api/v1/agents/{id}.
@@ -147,39 +167,65 @@ func (s *Server) handleGetAgent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, publicProfileResponse{
-		ID:           a.ID,
-		Name:         a.Name,
-		Description:  nullString(a.Description),
-		Capabilities: nonNil(a.Capabilities),
-		AvatarURL:    nullString(a.AvatarURL),
-		WebsiteURL:   nullString(a.WebsiteURL),
-		Activated:    a.Activated,
-		Verified:     a.Verified,
-		CreatedAt:    formatTime(a.CreatedAt),
+		ID:              a.ID,
+		Name:            a.Name,
+		Description:     nullString(a.Description),
+		Capabilities:    nonNil(a.Capabilities),
+		AvatarURL:       nullString(a.AvatarURL),
+		WebsiteURL:      nullString(a.WebsiteURL),
+		Activated:       a.Activated,
+		Verified:        a.Verified,
+		CreatedAt:       formatTime(a.CreatedAt),
+		agentReputation: newAgentReputation(a),
 	})
 	return nil
 }
 
-type ratingsResponse struct {
-	Ratings       []struct{} `json:"ratings"`
-	AverageRating *float64   `json:"averageRating"`
-	TotalRatings  int        `json:"totalRatings"`
-	Pagination    pagination `json:"pagination"`
+// ratingResponse is one rating an agent received.
+type ratingResponse struct {
+	ID           string   `json:"id"`
+	JobID        string   `json:"jobId"`
+	RaterAgentID string   `json:"raterAgentId"`
+	RaterName    string   `json:"raterName"`
+	Score        int      `json:"score"`
+	Comment      *string  `json:"comment"`
+	Tags         []string `json:"tags"`
+	CreatedAt    string   `json:"createdAt"`
 }
 
-// handleAgentRatings serves GET /api/v1/agents/{id}/ratings. Ratings arrive with jobs; until then
-// every existing agent has none.
+// handleAgentRatings serves GET /api/v1/agents/{id}/ratings: the ratings the agent received,
+// newest first, with its average and count from the agent's own counters.
 func (s *Server) handleAgentRatings(w http.ResponseWriter, r *http.Request) error {
 	page, err := parsePage(r)
 	if err != nil {
 		return err
 	}
-	if _, err := s.Agents.FindAgentByID(r.Context(), r.PathValue("id")); err != nil {
+	agent, err := s.Agents.FindAgentByID(r.Context(), r.PathValue("id"))
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ratingsResponse{
-		Ratings:    []struct{}{},
-		Pagination: newPagination(page, 0),
-	})
+	ratings, total, err := s.Jobs.FindRatings(r.Context(), agent.ID, page)
+	if err != nil {
+		return err
+	}
+	out := make([]ratingResponse, 0, len(ratings))
+	for _, rt := range ratings {
+		out = append(out, ratingResponse{
+			ID:           rt.ID,
+			JobID:        rt.JobID,
+			RaterAgentID: rt.RaterID,
+			RaterName:    rt.RaterName,
+			Score:        rt.Score,
+			Comment:      nullString(rt.Comment),
+			Tags:         nonNil(rt.Tags),
+			CreatedAt:    formatTime(rt.CreatedAt),
+		})
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Ratings       []ratingResponse `json:"ratings"`
+		AverageRating *float64         `json:"averageRating"`
+		TotalRatings  int64            `json:"totalRatings"`
+		Pagination    pagination       `json:"pagination"`
+	}{out, agent.AverageRating(), agent.RatingCount, newPagination(page, total)})
 	return nil
 }

@@ -64,10 +64,12 @@ func newAPI(tb testing.TB, b sqlstoretest.Backend, limits httpapi.RateLimits) *a
 		Wallet:      env.Store,
 		Ledger:      env.Store,
 		Stats:       env.Store,
+		Services:    env.Store,
+		Jobs:        env.Store,
 		Idempotency: env.Store,
 		Admin:       sqlstore.AdminTokens{DB: env.DB, Static: adminToken},
 		Dev: devTools{env: env, sched: &scheduler.Scheduler{
-			Store: env.DB, Chain: env.Chain, Clock: env.Clock, Logger: logger, Interval: time.Second,
+			Store: env.Store, Chain: env.Chain, Clock: env.Clock, Logger: logger, Interval: time.Second,
 		}},
 		Clock:    env.Clock,
 		Logger:   logger,

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -130,20 +131,32 @@ func newPagination(p justpay.Page, total int) pagination {
 // whole number in range is EINVALID.
 func parsePage(r *http.Request) (justpay.Page, error) {
 	p := justpay.Page{Page: 1, Limit: justpay.DefaultPageLimit}
-	q := r.URL.Query()
-	if v := q.Get("page"); v != "" {
-		n, err := strconv.Atoi(v)
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"page", &p.Page}, {"limit", &p.Limit}} {
+		n, ok, err := queryInt(r, f.name)
 		if err != nil {
-			return p, justpay.Errorf(justpay.EINVALID, "page must be a whole number from 1")
+			*f.dst = 0 // out of range: Validate names the field and its range
+			break
 		}
-		p.Page = n
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return p, justpay.Errorf(justpay.EINVALID, "limit must be a whole number from 1 to %d", justpay.MaxPageLimit)
+		if ok {
+			*f.dst = int(max(min(n, math.MaxInt32), math.MinInt32))
 		}
-		p.Limit = n
 	}
 	return p, p.Validate()
+}
+
+// queryInt reads the query parameter name as a whole number; ok is false when it is absent or
+// empty. Anything else, including a number beyond int64, is EINVALID naming the parameter.
+func queryInt(r *http.Request, name string) (n int64, ok bool, err error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, false, nil
+	}
+	n, err = strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, false, justpay.Errorf(justpay.EINVALID, "%s must be a whole number", name)
+	}
+	return n, true, nil
 }

@@ -74,6 +74,27 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/wallet/panic", access: accessAgent, idempotent: true, handler: s.handlePanic},
 		{pattern: "GET /api/v1/wallet/transactions", access: accessAgent, handler: s.handleTransactions},
 
+		// Services.
+		{pattern: "POST /api/v1/services", access: accessActivated, handler: s.handleCreateService},
+		{pattern: "GET /api/v1/services/discover", access: accessPublic, handler: s.handleDiscoverServices},
+		{pattern: "GET /api/v1/services/categories", access: accessPublic, handler: s.handleServiceCategories},
+		{pattern: "GET /api/v1/services/{id}", access: accessPublic, handler: s.handleGetService},
+		{pattern: "PATCH /api/v1/services/{id}", access: accessActivated, handler: s.handleUpdateService},
+		{pattern: "DELETE /api/v1/services/{id}", access: accessActivated, handler: s.handleDeactivateService},
+
+		// Jobs.
+		{pattern: "POST /api/v1/jobs", access: accessActivated, idempotent: true, handler: s.handleCreateJob},
+		{pattern: "GET /api/v1/jobs", access: accessActivated, handler: s.handleListJobs},
+		{pattern: "GET /api/v1/jobs/open", access: accessPublic, handler: s.handleOpenJobs},
+		{pattern: "GET /api/v1/jobs/{id}", access: accessActivated, handler: s.handleGetJob},
+		{pattern: "POST /api/v1/jobs/{id}/accept", access: accessActivated, handler: s.handleAcceptJob},
+		{pattern: "POST /api/v1/jobs/{id}/deliver", access: accessActivated, handler: s.handleDeliverJob},
+		{pattern: "POST /api/v1/jobs/{id}/accept-delivery", access: accessActivated, idempotent: true, handler: s.handleAcceptDelivery},
+		{pattern: "POST /api/v1/jobs/{id}/cancel", access: accessActivated, idempotent: true, handler: s.handleCancelJob},
+		{pattern: "POST /api/v1/jobs/{id}/apply", access: accessActivated, handler: s.handleApplyToJob},
+		{pattern: "POST /api/v1/jobs/{id}/applications/{appId}/accept", access: accessActivated, idempotent: true, handler: s.handleAcceptApplication},
+		{pattern: "POST /api/v1/jobs/{id}/rate", access: accessActivated, handler: s.handleRateJob},
+
 		// Platform.
 		{pattern: "GET /api/v1/stats", access: accessPublic, publicLimit: true, handler: s.handleStats},
 		{pattern: "GET /healthz", access: accessPublic, handler: s.handleHealthz},

@@ -66,6 +66,10 @@ type Server struct {
 	Ledger justpay.LedgerService
 	// Stats counts the platform for GET /api/v1/stats.
 	Stats justpay.StatsService
+	// Services manages the marketplace's service listings.
+	Services justpay.ServiceService
+	// Jobs runs jobs through escrow, from creation to rating.
+	Jobs justpay.JobService
 	// Idempotency remembers Idempotency-Keys of money-moving POSTs.
 	Idempotency justpay.IdempotencyService
 

@@ -96,7 +96,10 @@ func TestProfileResponse(t *testing.T) {
 	if wallet["available"] != "4500000" || wallet["pending"] != "0" || wallet["escrowed"] != "1000000" || wallet["total"] != "5500000" {
 		t.Errorf("wallet = %v", wallet)
 	}
-	if len(got) != 18 {
-		t.Errorf("profile has %d fields, want 18: %v", len(got), got)
+	if got["completedJobs"] != 0.0 || got["averageRating"] != nil || got["ratingCount"] != 0.0 || got["trustScore"] != 0.65 {
+		t.Errorf("reputation of an agent without history = %v", got)
+	}
+	if len(got) != 22 {
+		t.Errorf("profile has %d fields, want 22: %v", len(got), got)
 	}
 }

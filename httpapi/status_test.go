@@ -308,11 +308,13 @@ func TestStatusPublicProfile(t *testing.T) {
 
 		path := "/api/v1/agents/" + ag.ID
 		noLeak := func(t *testing.T, r response) {
-			want := []string{"activated", "avatarUrl", "capabilities", "createdAt", "description", "id", "name", "verified", "websiteUrl"}
+			want := []string{"activated", "avatarUrl", "averageRating", "capabilities", "completedJobs", "createdAt", "description", "id",
+				"name", "ratingCount", "trustScore", "verified", "websiteUrl"}
 			if got := sortedKeys(r.JSON); !slices.Equal(got, want) {
 				t.Errorf("public profile fields = %v, want %v", got, want)
 			}
-			wantFields(t, r.JSON, map[string]any{"id": ag.ID, "name": "public-agent", "description": "visible", "activated": true})
+			wantFields(t, r.JSON, map[string]any{"id": ag.ID, "name": "public-agent", "description": "visible", "activated": true,
+				"completedJobs": 0.0, "averageRating": nil, "ratingCount": 0.0, "trustScore": 0.65})
 			for _, s := range secrets {
 				if bytes.Contains(r.Raw, []byte(s)) {
 					t.Errorf("public profile leaks %q: %s", s, r.Raw)
@@ -841,7 +843,7 @@ func TestStatusUnknownRoutesAndMethods(t *testing.T) {
 			}
 		}
 		var cases []statusCase
-		for _, p := range []string{"/", "/nope", "/api/v1", "/api/v1/", "/api/v1/nope", "/api/v1/services", "/api/v1/jobs/open",
+		for _, p := range []string{"/", "/nope", "/api/v1", "/api/v1/", "/api/v1/nope", "/api/v1/services/discover/extra", "/api/v1/jobs/open/extra",
 			"/api/v1/wallet", "/api/v1/wallet/balance/extra", "/api/v1/agents/me/extra", "/api/v2/stats", "/dev/nope", "/API/V1/STATS"} {
 			cases = append(cases, statusCase{name: "ErrNotFound" + p, method: "GET", path: p, key: ag.Key, want: http.StatusNotFound})
 		}
@@ -858,6 +860,14 @@ func TestStatusUnknownRoutesAndMethods(t *testing.T) {
 			{"DELETE", "/api/v1/agents/me", []string{"GET", "PATCH"}},
 			{"PATCH", "/api/v1/agents/someone", []string{"GET"}},
 			{"POST", "/api/v1/agents/someone/ratings", []string{"GET"}},
+			{"GET", "/api/v1/services", []string{"POST"}},
+			{"PUT", "/api/v1/services/someid", []string{"GET", "PATCH", "DELETE"}},
+			{"POST", "/api/v1/services/discover", []string{"GET"}},
+			{"DELETE", "/api/v1/jobs", []string{"GET", "POST"}},
+			{"POST", "/api/v1/jobs/open", []string{"GET"}},
+			{"DELETE", "/api/v1/jobs/someid", []string{"GET"}},
+			{"GET", "/api/v1/jobs/someid/accept-delivery", []string{"POST"}},
+			{"GET", "/api/v1/jobs/someid/applications/appid/accept", []string{"POST"}},
 			{"DELETE", "/api/v1/wallet/balance", []string{"GET"}},
 			{"GET", "/api/v1/wallet/confirm-deposit", []string{"POST"}},
 			{"POST", "/api/v1/wallet/withdrawal-address", []string{"PUT"}},

@@ -196,11 +196,7 @@ const maxTxAttempts = 8
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.updateOnce(ctx, fn)
-		if db.dialect.errCode(err) == codeBadText {
-			// Validation should have refused the text; never answer a client's bytes with a 500.
-			return justpay.Errorf(justpay.EINVALID, "the request contains text that cannot be stored (NUL or invalid UTF-8)")
-		}
-		if err == nil || !db.dialect.retryable(err) || attempt == maxTxAttempts {
+		if err = db.badText(err); err == nil || !db.dialect.retryable(err) || attempt == maxTxAttempts {
 			return err
 		}
 		db.logger.Debug("retrying transaction", "attempt", attempt, "err", err)
@@ -228,8 +224,21 @@ func (db *DB) updateOnce(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
+// badText turns the database's refusal of a client's bytes (NUL, invalid UTF-8) into a 400.
+// Validation should have refused them first; this keeps a gap from ever becoming a 500.
+func (db *DB) badText(err error) error {
+	if db.dialect.errCode(err) == codeBadText {
+		return justpay.Errorf(justpay.EINVALID, "the request contains text that cannot be stored (NUL or invalid UTF-8)")
+	}
+	return err
+}
+
 // view runs fn in a read-only transaction that sees one consistent snapshot.
 func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.badText(db.viewOnce(ctx, fn))
+}
+
+func (db *DB) viewOnce(ctx context.Context, fn func(tx *Tx) error) error {
 	sqlTx, err := db.reader.BeginTx(ctx, db.dialect.snapshotOptions)
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)

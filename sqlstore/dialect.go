@@ -26,6 +26,9 @@ type dialect struct {
 	writableCTE bool
 	// errCode maps a driver error to a portable code, or "" when it is none of them.
 	errCode func(error) string
+	// jsonArrayHas is the condition that the JSON array of strings in column holds the string
+	// param (a placeholder).
+	jsonArrayHas func(column, param string) string
 }
 
 // Portable codes for the constraint and concurrency errors the store reacts to.
@@ -55,6 +58,9 @@ var sqliteDialect = dialect{
 		}
 		return ""
 	},
+	jsonArrayHas: func(column, param string) string {
+		return `EXISTS (SELECT 1 FROM json_each(` + column + `) WHERE value = ` + param + `)`
+	},
 }
 
 var postgresDialect = dialect{
@@ -81,6 +87,7 @@ var postgresDialect = dialect{
 		}
 		return ""
 	},
+	jsonArrayHas: func(column, param string) string { return column + ` ? ` + param }, // jsonb: a top-level string
 }
 
 func (d dialect) retryable(err error) bool { return d.errCode(err) == codeSerialization }

@@ -301,6 +301,9 @@ func (s *Store) DeliverJob(ctx context.Context, providerID, id string, output js
 	if len(output) == 0 {
 		return nil, justpay.Errorf(justpay.EINVALID, "output is required")
 	}
+	if err := justpay.ValidateJSON("output", output); err != nil {
+		return nil, err
+	}
 	return s.act(ctx, providerID, id, justpay.ActionDeliver, func(tx *Tx, j *justpay.Job) error {
 		if j.ServiceID != "" {
 			svc, err := tx.findService(ctx, j.ServiceID, false)
@@ -586,6 +589,9 @@ func queryJobs(ctx context.Context, tx *Tx, q string, args ...any) ([]*justpay.J
 // FindOpenJobs lists open jobs still taking applications. See justpay.JobService.
 func (s *Store) FindOpenJobs(ctx context.Context, category string, p justpay.Page) ([]*justpay.OpenJobListing, int, error) {
 	if err := p.Validate(); err != nil {
+		return nil, 0, err
+	}
+	if err := justpay.ValidateText("category", category, 50); err != nil {
 		return nil, 0, err
 	}
 	var out []*justpay.OpenJobListing

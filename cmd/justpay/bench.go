@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,20 +19,221 @@ import (
 	"github.com/justpay/justpay/sqlstore"
 )
 
-// runBench runs `justpay bench <name>` with args, writing its report to stdout. Benchmarks run on
-// a database of their own: a temporary SQLite file, or a scratch schema on the PostgreSQL server
-// named by --database-url, dropped afterwards.
+// benchUsageText is what justpay bench -h prints.
+const benchUsageText = `Usage:
+  justpay bench [lifecycle] [--pairs 16] [--duration 10s] [--rounds 1] [--database-url URL]
+  justpay bench [lifecycle] --url URL --admin-token TOKEN [--database-url URL] [...]
+  justpay bench ledger [--callers 1,8] [--duration 5s] [--rounds 2] [--database-url URL]
+
+bench lifecycle (the default) drives --pairs client/provider pairs through direct jobs over HTTP
+(hire, deliver, accept-delivery) and, in the same run and on the same database, the three bare
+write transactions a lifecycle needs; it prints lifecycles/s, p50/p99 of every call and the ratio,
+and ends by verifying the ledger.
+  --pairs N          concurrent client/provider pairs (default 16)
+  --duration D       length of each measured run (default 10s)
+  --rounds N         raw and HTTP runs alternate N times (default 1)
+  --database-url URL without --url: the server started in process uses a scratch schema there
+                     (JUSTPAY_MASTER_KEY is generated for it); default a temporary SQLite file.
+                     With --url: where the raw baseline runs (a scratch schema); without it the
+                     baseline is skipped.                              (JUSTPAY_DATABASE_URL)
+  --url URL          measure the dev-mode server running there instead of starting one; run it
+                     with --rate-limit-per-key 0 --rate-limit-per-ip 0
+  --admin-token T    admin token of the server at --url, to verify the ledger (JUSTPAY_ADMIN_TOKEN)
+  --cpuprofile FILE  write a CPU profile of this process (the benchmark's HTTP clients and, without
+                     --url, the server) during the first HTTP run, for go tool pprof
+
+bench ledger measures ledger transfers against one conditional update and one insert.
+  --callers LIST     comma-separated numbers of concurrent callers (default 1,8)
+  --duration D       length of each measured run (default 5s)
+  --rounds N         raw and ledger runs alternate N times (default 2)
+  --database-url URL PostgreSQL server to measure in a scratch schema; default a temporary SQLite file
+`
+
+// runBench runs `justpay bench [lifecycle|ledger]` with args, writing its report to stdout.
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "ledger" {
-		return usagef("usage: justpay bench ledger [--database-url URL] [--callers 1,8] [--duration 5s] [--rounds 2]")
+	sub := "lifecycle"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
 	}
+	var err error
+	switch sub {
+	case "lifecycle":
+		err = benchLifecycle(ctx, args, stdout)
+	case "ledger":
+		err = benchLedger(ctx, args, stdout)
+	case "help":
+		err = flag.ErrHelp
+	default:
+		return usagef("unknown benchmark %q: justpay bench lifecycle or justpay bench ledger", sub)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, benchUsageText)
+		return nil
+	}
+	return err
+}
+
+// benchLifecycle runs justpay bench lifecycle: against a server it starts in process (on a
+// temporary SQLite file, or a scratch schema of --database-url) or the one at --url.
+func benchLifecycle(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench lifecycle", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	pairs := fs.Int("pairs", 16, "concurrent client/provider pairs")
+	duration := fs.Duration("duration", 10*time.Second, "length of each measured run")
+	rounds := fs.Int("rounds", 1, "raw and HTTP runs alternate this many times")
+	databaseURL := fs.String("database-url", os.Getenv(EnvDatabaseURL), "PostgreSQL server")
+	serverURL := fs.String("url", "", "base URL of a running dev-mode server")
+	adminToken := fs.String("admin-token", os.Getenv(EnvAdminToken), "admin token of the server at --url")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the first HTTP run to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("bench lifecycle: %v", err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usagef("bench lifecycle: unexpected argument %q", fs.Arg(0))
+	case *pairs < 1 || *pairs > 256:
+		return usagef("bench lifecycle: --pairs must be from 1 to 256")
+	case *duration <= 0 || *rounds < 1:
+		return usagef("bench lifecycle: --duration and --rounds must be positive")
+	case *databaseURL != "" && !sqlstore.IsPostgresURL(*databaseURL):
+		return usagef("bench lifecycle: --database-url must be a postgres:// URL")
+	case *serverURL != "" && !strings.HasPrefix(*serverURL, "http://") && !strings.HasPrefix(*serverURL, "https://"):
+		return usagef("bench lifecycle: --url must be an http:// or https:// URL, got %q", *serverURL)
+	case *serverURL != "" && *adminToken == "":
+		return usagef("bench lifecycle: --url needs --admin-token (or %s) to verify the ledger at the end", EnvAdminToken)
+	}
+
+	cfg := bench.LifecycleConfig{Pairs: *pairs, Duration: *duration, Rounds: *rounds, Progress: stdout}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench lifecycle: %w", err)
+		}
+		defer f.Close()
+		cfg.CPUProfile = f
+	}
+	database, where := "sqlite", ""
+	if *databaseURL != "" {
+		database = "postgres"
+	}
+	if *serverURL == "" {
+		srv, stop, err := startBenchServer(ctx, *databaseURL)
+		if err != nil {
+			return fmt.Errorf("bench lifecycle: %w", err)
+		}
+		defer stop()
+		cfg.URL, cfg.AdminToken, cfg.Raw = srv.URL(), srv.Config.AdminToken, srv.db
+		where = "in-process server at " + srv.URL() + ", rate limits off"
+	} else {
+		cfg.URL, cfg.AdminToken = *serverURL, *adminToken
+		where = "server at " + *serverURL
+		if *databaseURL == "" {
+			database, where = "server", where+"; raw baseline skipped: no --database-url"
+		} else {
+			db, drop, err := openScratch(ctx, *databaseURL)
+			if err != nil {
+				return fmt.Errorf("bench lifecycle: %w", err)
+			}
+			defer drop()
+			cfg.Raw = db
+			where += "; raw baseline in a scratch schema of --database-url"
+		}
+	}
+	fmt.Fprintf(stdout, "justpay bench lifecycle: %s, %s, %d pairs, %d round(s) of %s per run\n",
+		database, where, *pairs, *rounds, *duration)
+	report, err := bench.Lifecycles(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("bench lifecycle: %w", err)
+	}
+	fmt.Fprintf(stdout, "setup: %d agents registered, funded and activated, %d services created, in %s\n\n",
+		2**pairs, *pairs, report.Setup.Round(time.Millisecond))
+	bench.PrintLifecycle(stdout, database, report)
+	return nil
+}
+
+// startBenchServer starts justpay serve in process on 127.0.0.1 with rate limits off, a random
+// admin token and a temporary data directory: on SQLite there, or on PostgreSQL in a scratch
+// schema of databaseURL under a random master key. stop closes the server and removes what it
+// made.
+func startBenchServer(ctx context.Context, databaseURL string) (*Main, func(), error) {
+	dir, err := os.MkdirTemp("", "justpay-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanups := []func(){func() { os.RemoveAll(dir) }}
+	stop := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	if databaseURL != "" {
+		scratch, drop, err := sqlstore.CreateScratchSchema(ctx, databaseURL)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		cleanups = append(cleanups, func() { drop() })
+		databaseURL = scratch
+	}
+	m := NewMain(io.Discard, io.Discard)
+	err = m.ParseFlags(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--database-url", databaseURL,
+		"--log-format", "text", "--rate-limit-per-key", "0", "--rate-limit-per-ip", "0"})
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	m.Config.AdminToken = "jpbench_" + randomHex(24)
+	m.Config.MasterKey = ""
+	if databaseURL != "" {
+		m.Config.MasterKey = randomHex(32)
+	}
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		stop()
+		return nil, nil, err
+	}
+	cleanups = append(cleanups, func() { m.Close() })
+	return m, stop, nil
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// openScratch opens a database in a new scratch schema of the PostgreSQL server at url; drop
+// closes it and drops the schema.
+func openScratch(ctx context.Context, url string) (*sqlstore.DB, func(), error) {
+	scratch, drop, err := sqlstore.CreateScratchSchema(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sqlstore.Open(ctx, sqlstore.Config{URL: scratch, Clock: justpay.SystemClock{}})
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); drop() }, nil
+}
+
+// benchLedger runs justpay bench ledger. It runs on a database of its own: a temporary SQLite
+// file, or a scratch schema on the PostgreSQL server named by --database-url, dropped afterwards.
+func benchLedger(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench ledger", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	databaseURL := fs.String("database-url", os.Getenv(EnvDatabaseURL), "PostgreSQL server to measure (a scratch schema is used); default: a temporary SQLite file")
 	callersFlag := fs.String("callers", "1,8", "comma-separated numbers of concurrent callers")
 	duration := fs.Duration("duration", 5*time.Second, "length of each measured run")
 	rounds := fs.Int("rounds", 2, "raw and ledger runs alternate this many times per caller count")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return usagef("bench ledger: %v", err)
 	}
 	var callers []int
@@ -45,31 +248,29 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("bench ledger: --rounds and --duration must be positive")
 	}
 
-	cfg := sqlstore.Config{Clock: justpay.SystemClock{}}
 	name := "sqlite"
+	var db *sqlstore.DB
 	if *databaseURL != "" {
 		if !sqlstore.IsPostgresURL(*databaseURL) {
 			return errors.New("bench ledger: --database-url must be a postgres:// URL")
 		}
-		scratch, drop, err := sqlstore.CreateScratchSchema(ctx, *databaseURL)
+		scratch, drop, err := openScratch(ctx, *databaseURL)
 		if err != nil {
 			return fmt.Errorf("bench ledger: %w", err)
 		}
 		defer drop()
-		cfg.URL, name = scratch, "postgres"
+		db, name = scratch, "postgres"
 	} else {
 		dir, err := os.MkdirTemp("", "justpay-bench-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		cfg.SQLitePath = filepath.Join(dir, "bench.db")
+		if db, err = sqlstore.Open(ctx, sqlstore.Config{SQLitePath: filepath.Join(dir, "bench.db"), Clock: justpay.SystemClock{}}); err != nil {
+			return fmt.Errorf("bench ledger: %w", err)
+		}
+		defer db.Close()
 	}
-	db, err := sqlstore.Open(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("bench ledger: %w", err)
-	}
-	defer db.Close()
 
 	fmt.Fprintf(stdout, "justpay bench ledger: %s, callers %v, %d rounds of %s per operation\n", name, callers, *rounds, *duration)
 	results, err := bench.LedgerTransfers(ctx, db, callers, *duration, *rounds)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,6 +79,9 @@ const (
 	EnvLogFormat   = "JUSTPAY_LOG_FORMAT"
 	EnvAdminToken  = "JUSTPAY_ADMIN_TOKEN"
 	EnvMasterKey   = "JUSTPAY_MASTER_KEY"
+
+	EnvRateLimitPerKey = "JUSTPAY_RATE_LIMIT_PER_KEY"
+	EnvRateLimitPerIP  = "JUSTPAY_RATE_LIMIT_PER_IP"
 )
 
 // SQLiteFile is the name of the SQLite database inside the data directory.
@@ -97,6 +101,9 @@ type Config struct {
 	AdminToken string
 	// MasterKey seals deposit keys (environment only); "" means the dev key in DataDir.
 	MasterKey string
+	// RateLimitPerKey and RateLimitPerIP are the requests a minute justpay serve admits per API
+	// key and per client IP on /api/v1/*; 0 means unlimited.
+	RateLimitPerKey, RateLimitPerIP int
 
 	// SendUSDC configures justpay dev send-usdc.
 	SendUSDC SendUSDCConfig
@@ -192,7 +199,9 @@ Usage:
   justpay admin token [flags]    create an admin token and print it once
   justpay dev send-usdc --to ADDRESS --amount USDC [--from ADDRESS] [--url URL]
                                  send simulated USDC on a dev-mode server's chain
-  justpay bench [args]           load-test the ledger (see justpay bench -h)
+  justpay bench [lifecycle|ledger] [flags]
+                                 measure direct-job lifecycles over HTTP, or ledger transfers,
+                                 against the raw rate of the database (see justpay bench -h)
   justpay help                   show this text
 
 Flags of serve, migrate, ledger verify and admin token:
@@ -203,6 +212,10 @@ Flags of serve, migrate, ledger verify and admin token:
 
 Flags of serve:
   --addr ADDR            address to listen on                (JUSTPAY_ADDR, default :8080)
+  --rate-limit-per-key N requests a minute per API key on /api/v1/*; 0 = unlimited
+                                                             (JUSTPAY_RATE_LIMIT_PER_KEY, default 600)
+  --rate-limit-per-ip N  requests a minute per client IP on /api/v1/*; 0 = unlimited
+                                                             (JUSTPAY_RATE_LIMIT_PER_IP, default 1200)
 
 Flags of dev send-usdc:
   --to ADDRESS           receiving Solana address, such as an agent's deposit address (required)
@@ -292,6 +305,22 @@ func (m *Main) parseCommandFlags(args []string) error {
 		fs.StringVar(&c.LogFormat, "log-format", envOr(EnvLogFormat, DefaultLogFormat), "text or json")
 		if m.Command == CommandServe {
 			fs.StringVar(&c.Addr, "addr", envOr(EnvAddr, DefaultAddr), "listen address")
+			limits := httpapi.DefaultRateLimits()
+			for _, l := range []struct {
+				p        *int
+				flag     string
+				env      string
+				fallback int
+			}{
+				{&c.RateLimitPerKey, "rate-limit-per-key", EnvRateLimitPerKey, limits.PerKey},
+				{&c.RateLimitPerIP, "rate-limit-per-ip", EnvRateLimitPerIP, limits.PerIP},
+			} {
+				def, err := envInt(l.env, l.fallback)
+				if err != nil {
+					return err
+				}
+				fs.IntVar(l.p, l.flag, def, "requests a minute; 0 = unlimited")
+			}
 		}
 	}
 	if err := fs.Parse(args); err != nil {
@@ -302,6 +331,9 @@ func (m *Main) parseCommandFlags(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("%s: unexpected argument %q", m.Command, fs.Arg(0))
+	}
+	if c.RateLimitPerKey < 0 || c.RateLimitPerIP < 0 {
+		return usagef("--rate-limit-per-key and --rate-limit-per-ip must be 0 (unlimited) or more")
 	}
 
 	if m.Command == CommandDevSendUSDC {
@@ -348,6 +380,20 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// envInt returns the whole number in the environment variable key, or def when it is unset or
+// empty; anything else there is a usage error.
+func envInt(key string, def int) (int, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, usagef("%s must be a whole number of requests a minute (0 = unlimited), got %q", key, v)
+	}
+	return n, nil
 }
 
 // newLogger returns a slog logger writing format ("text" or "json") to w.

@@ -487,7 +487,7 @@ func TestParseFlags(t *testing.T) {
 
 	t.Run("BenchUsage", func(t *testing.T) {
 		clearEnv(t)
-		for _, args := range [][]string{{"bench"}, {"bench", "--anything"}, {"bench", "ledger", "--callers", "0"}, {"bench", "ledger", "--rounds", "0"}} {
+		for _, args := range [][]string{{"bench", "ledger", "--anything"}, {"bench", "ledger", "--callers", "0"}, {"bench", "ledger", "--rounds", "0"}} {
 			if _, stderr := runArgs(t, 2, args...); !strings.Contains(stderr, "bench ledger") {
 				t.Fatalf("%q stderr = %q", args, stderr)
 			}
@@ -572,7 +572,7 @@ func runArgs(tb testing.TB, want int, args ...string) (stdout, stderr string) {
 // clearEnv unsets every JUSTPAY_* variable this command reads, for the rest of the test.
 func clearEnv(tb testing.TB) {
 	tb.Helper()
-	for _, k := range []string{EnvAddr, EnvDataDir, EnvDatabaseURL, EnvLogFormat, EnvAdminToken, EnvMasterKey} {
+	for _, k := range []string{EnvAddr, EnvDataDir, EnvDatabaseURL, EnvLogFormat, EnvAdminToken, EnvMasterKey, EnvRateLimitPerKey, EnvRateLimitPerIP} {
 		tb.Setenv(k, "")
 	}
 }

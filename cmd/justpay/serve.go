@@ -17,6 +17,7 @@ import (
 	"github.com/justpay/justpay/argon2id"
 	"github.com/justpay/justpay/devchain"
 	"github.com/justpay/justpay/httpapi"
+	"github.com/justpay/justpay/jsonschema"
 	"github.com/justpay/justpay/scheduler"
 	"github.com/justpay/justpay/sqlstore"
 	"github.com/justpay/justpay/vault"
@@ -49,9 +50,9 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 	chain := devchain.New(m.db, m.clock)
 	hasher := newPasswordHasher(maxConcurrentHashes)
-	store := sqlstore.NewStore(m.db, sqlstore.StoreConfig{Chain: chain, Sealer: sealer, HashPassword: hasher.Hash})
+	store := sqlstore.NewStore(m.db, sqlstore.StoreConfig{Chain: chain, Sealer: sealer, HashPassword: hasher.Hash, Schemas: jsonschema.New()})
 	sched := &scheduler.Scheduler{
-		Store:    m.db,
+		Store:    store,
 		Chain:    chain,
 		Clock:    m.clock,
 		Logger:   m.logger.With("component", "scheduler"),
@@ -74,13 +75,15 @@ func (m *Main) serve(ctx context.Context) error {
 		Wallet:      store,
 		Ledger:      store,
 		Stats:       store,
+		Services:    store,
+		Jobs:        store,
 		Idempotency: store,
 		Admin:       sqlstore.AdminTokens{DB: m.db, Static: c.AdminToken},
 		Dev:         devTools{chain: chain, clock: m.clock, scheduler: sched},
 		Clock:       m.clock,
 		Logger:      m.logger,
 		Registry:    registry,
-		Limits:      httpapi.DefaultRateLimits(),
+		Limits:      m.rateLimits(),
 		Ready:       m.db.Ping,
 	}
 	if err := server.Open(); err != nil {
@@ -100,8 +103,17 @@ func (m *Main) serve(ctx context.Context) error {
 	} else {
 		m.logger.Info("admin API accepts tokens from `justpay admin token`; JUSTPAY_ADMIN_TOKEN is not set")
 	}
-	m.logger.Info("justpay listening", "url", server.URL(), "addr", c.Addr, "scheduler_interval", SchedulerInterval)
+	m.logger.Info("justpay listening", "url", server.URL(), "addr", c.Addr, "scheduler_interval", SchedulerInterval,
+		"rate_limit_per_key", c.RateLimitPerKey, "rate_limit_per_ip", c.RateLimitPerIP)
 	return nil
+}
+
+// rateLimits are the server's rate limits: the configured ones per key and per IP, and the
+// default limit of the public routes that have one.
+func (m *Main) rateLimits() httpapi.RateLimits {
+	limits := httpapi.DefaultRateLimits()
+	limits.PerKey, limits.PerIP = m.Config.RateLimitPerKey, m.Config.RateLimitPerIP
+	return limits
 }
 
 // openDatabase opens the configured database and brings its schema up to date.

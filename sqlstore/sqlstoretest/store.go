@@ -8,6 +8,7 @@ import (
 	"github.com/justpay/justpay"
 	"github.com/justpay/justpay/argon2id"
 	"github.com/justpay/justpay/devchain"
+	"github.com/justpay/justpay/jsonschema"
 	"github.com/justpay/justpay/solana"
 	"github.com/justpay/justpay/sqlstore"
 	"github.com/justpay/justpay/vault"
@@ -45,6 +46,7 @@ func Wire(tb testing.TB, db *sqlstore.DB, clock *justpay.AdjustableClock) *Env {
 		Chain:        chain,
 		Sealer:       v,
 		HashPassword: func(p string) (string, error) { return argon2id.HashWith(p, cheap) },
+		Schemas:      jsonschema.New(),
 	})
 	return &Env{DB: db, Store: store, Chain: chain, Clock: clock}
 }
