@@ -83,6 +83,7 @@ func TestJobSimulation(t *testing.T) {
 			}
 			jobs += len(g.jobs)
 		}
+		t.Logf("step total %v check %v verify %v", time.Duration(dbgOp.Load()), time.Duration(dbgCheck.Load()), time.Duration(dbgVerify.Load()))
 		t.Logf("seed %d: %d operations, %d jobs, %d agents in %v; %d ledger checks\n%s", seed,
 			cfg.groups*cfg.rounds*cfg.steps, jobs, cfg.groups*cfg.agents, time.Since(start).Round(time.Millisecond),
 			s.verifier.checks.Load(), simFormatStats(stats))
@@ -304,7 +305,11 @@ func (s *jobSim) fail(t *testing.T, g *jsGroup, err error) {
 }
 
 // step runs one random operation in the group and checks the outcome and the invariants.
+var dbgOp, dbgCheck, dbgVerify atomic.Int64
+
 func (s *jobSim) step(g *jsGroup) error {
+	t0 := time.Now()
+	defer func() { dbgOp.Add(int64(time.Since(t0))) }()
 	g.steps++
 	now := s.env.Clock.Now() // the clock stands still during a round
 	var (
@@ -345,9 +350,13 @@ func (s *jobSim) step(g *jsGroup) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", desc, err)
 	}
+	t1 := time.Now()
 	if err := s.check(g, changed); err != nil {
 		return fmt.Errorf("after %s: %w", desc, err)
 	}
+	dbgCheck.Add(int64(time.Since(t1)))
+	t2 := time.Now()
+	defer func() { dbgVerify.Add(int64(time.Since(t2))) }()
 	if err := s.verifier.verifyAfter(s.ctx); err != nil {
 		return fmt.Errorf("after %s: %w", desc, err)
 	}
