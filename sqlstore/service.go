@@ -393,3 +393,45 @@ func (s *Store) DeactivateService(ctx context.Context, agentID, id string) (*jus
 	}
 	return svc, nil
 }
+
+const serviceColumns = `id, agent_id, name, description, category, tags, input_schema, output_schema, example_input, example_output,
+	model, model_provider, price_per_job, max_execution_time_secs, auto_accept, max_concurrent_jobs, queue_enabled,
+	max_queue_size, min_client_trust_score, active, completed_jobs, rating_count, rating_sum, created_at, updated_at`
+
+func scanService(row interface{ Scan(...any) error }) (*justpay.Service, error) {
+	var s justpay.Service
+	var tags, in, out string
+	var exIn, exOut sql.NullString
+	err := row.Scan(&s.ID, &s.AgentID, &s.Name, &s.Description, &s.Category, &tags, &in, &out, &exIn, &exOut,
+		&s.Model, &s.ModelProvider, &s.PricePerJob, &s.MaxExecutionTimeSecs, &s.AutoAccept, &s.MaxConcurrentJobs, &s.QueueEnabled,
+		&s.MaxQueueSize, &s.MinClientTrustScore, &s.Active, &s.CompletedJobs, &s.RatingCount, &s.RatingSum, &s.CreatedAt, &s.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, justpay.Errorf(justpay.ENOTFOUND, "service not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("scan service: %w", err)
+	}
+	if err := json.Unmarshal([]byte(tags), &s.Tags); err != nil {
+		return nil, fmt.Errorf("service %s tags: %w", s.ID, err)
+	}
+	s.InputSchema, s.OutputSchema = json.RawMessage(in), json.RawMessage(out)
+	if exIn.Valid {
+		s.ExampleInput = json.RawMessage(exIn.String)
+	}
+	if exOut.Valid {
+		s.ExampleOutput = json.RawMessage(exOut.String)
+	}
+	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	return &s, nil
+}
+
+// findService reads a service; lock holds its row until commit on PostgreSQL.
+func (tx *Tx) findService(ctx context.Context, id string, lock bool) (*justpay.Service, error) {
+	if !justpay.IsID(id) {
+		return nil, justpay.Errorf(justpay.ENOTFOUND, "service not found")
+	}
+	q := `SELECT ` + serviceColumns + ` FROM services WHERE id = $1`
+	if lock {
+		q += tx.db.dialect.forUpdate
+	}
+	return scanService(tx.QueryRowContext(ctx, q, id))
+}
