@@ -412,8 +412,9 @@ func (tx *Tx) notifyJob(ctx context.Context, j *justpay.Job, from string) error 
 	return tx.recordEvent(ctx, to, event, jobEventData(j, role, nil))
 }
 
-// promoteQueued starts the service's oldest queued jobs while it has free slots. A queued job
-// being cancelled at the same moment is skipped (its row is locked), not waited for.
+// promoteQueued starts the service's oldest queued jobs while it has free slots. It waits for a
+// queued job's row lock rather than skipping it, so the oldest always goes first; this cannot
+// deadlock because the promoting transaction holds no agent or balance rows yet (lock order).
 func (tx *Tx) promoteQueued(ctx context.Context, serviceID string) error {
 	svc, err := tx.findService(ctx, serviceID, true)
 	if err != nil {
@@ -423,13 +424,22 @@ func (tx *Tx) promoteQueued(ctx context.Context, serviceID string) error {
 	if err != nil {
 		return err
 	}
-	for ; running < svc.MaxConcurrentJobs && queued > 0; running, queued = running+1, queued-1 {
-		j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE service_id = $1 AND status = $2
-			ORDER BY created_at, id LIMIT 1`+tx.db.dialect.skipLocked, serviceID, justpay.JobQueued))
-		if justpay.ErrorCode(err) == justpay.ENOTFOUND {
+	for running < svc.MaxConcurrentJobs && queued > 0 {
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE service_id = $1 AND status = $2 ORDER BY created_at, id LIMIT 1`,
+			serviceID, justpay.JobQueued).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		} else if err != nil {
+			return fmt.Errorf("find queued job: %w", err)
+		}
+		j, err := tx.findJob(ctx, id, true)
+		if err != nil {
 			return err
+		}
+		if j.Status != justpay.JobQueued { // cancelled while we waited for its lock: look again
+			queued--
+			continue
 		}
 		j.Status = startStatus(svc)
 		tx.setDeadline(j, svc)
@@ -439,6 +449,7 @@ func (tx *Tx) promoteQueued(ctx context.Context, serviceID string) error {
 		if err := tx.recordEvent(ctx, j.ProviderID, "job.created", jobEventData(j, "provider", nil)); err != nil {
 			return err
 		}
+		running, queued = running+1, queued-1
 	}
 	return nil
 }
@@ -522,7 +533,7 @@ func (s *Store) FindJobByID(ctx context.Context, agentID, id string) (*justpay.J
 		if err != nil {
 			return err
 		}
-		if agentID != j.ClientID && agentID != j.ProviderID {
+		if agentID == "" || (agentID != j.ClientID && agentID != j.ProviderID) {
 			return justpay.Errorf(justpay.ENOTFOUND, "job not found")
 		}
 		if j.Type == justpay.JobOpen && agentID == j.ClientID {

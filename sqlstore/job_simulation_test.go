@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -29,15 +30,16 @@ type jobSimConfig struct {
 	groups, agents, services, rounds, steps int
 }
 
-// jobSimConfigFor sizes the simulation: 2,880 operations, 216 with -short, 960 under the race
-// detector (which slows the pure-Go SQLite some tenfold).
+// jobSimConfigFor sizes the simulation: 2,880 operations, 216 with -short, 480 under the race
+// detector, which slows the pure-Go SQLite some tenfold; the ledger check after every step costs
+// time in proportion to the ledger, so fewer steps also make each check cheaper.
 func jobSimConfigFor(short, race bool) jobSimConfig {
 	c := jobSimConfig{groups: 6, agents: 4, services: 3, rounds: 12, steps: 40}
 	switch {
 	case short:
 		c.rounds, c.steps = 3, 12
 	case race:
-		c.groups, c.rounds, c.steps = 4, 6, 20
+		c.groups, c.rounds, c.steps = 5, 6, 16
 	}
 	return c
 }
@@ -83,7 +85,6 @@ func TestJobSimulation(t *testing.T) {
 			}
 			jobs += len(g.jobs)
 		}
-		t.Logf("step total %v check %v verify %v", time.Duration(dbgOp.Load()), time.Duration(dbgCheck.Load()), time.Duration(dbgVerify.Load()))
 		t.Logf("seed %d: %d operations, %d jobs, %d agents in %v; %d ledger checks\n%s", seed,
 			cfg.groups*cfg.rounds*cfg.steps, jobs, cfg.groups*cfg.agents, time.Since(start).Round(time.Millisecond),
 			s.verifier.checks.Load(), simFormatStats(stats))
@@ -195,11 +196,14 @@ func newJobSim(t *testing.T, b sqlstoretest.Backend, seed uint64, cfg jobSimConf
 	ctx := context.Background()
 	clock := sqlstoretest.NewClock()
 	dbCfg := sqlstoretest.Config(t, b, clock)
+	retries := &retryCounter{}
+	dbCfg.Logger = slog.New(retries)
 	db, err := sqlstore.Open(ctx, dbCfg)
 	if err != nil {
 		t.Fatalf("open %s: %v", b.Name, err)
 	}
 	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { retries.mustNoRetries(t) })
 	env := sqlstoretest.Wire(t, db, clock)
 	s := &jobSim{ctx: ctx, env: env, raw: simOpenRaw(t, dbCfg), cfg: cfg, serial: rand.New(rand.NewPCG(seed, 0)),
 		verifier: newSimVerifier(env.DB)}
@@ -210,11 +214,10 @@ func newJobSim(t *testing.T, b sqlstoretest.Backend, seed uint64, cfg jobSimConf
 	}
 	agents := "(" + strings.Join(in, ", ") + ")"
 	s.balancesStmt = simPrepare(t, s.raw, `SELECT account, balance, closed FROM ledger_balances WHERE agent_id IN `+agents+` ORDER BY account`)
-	s.countsStmt = simPrepare(t, s.raw, `SELECT
-		(SELECT COUNT(*) FROM ledger_postings WHERE account IN (SELECT account FROM ledger_balances WHERE agent_id IN `+agents+`)),
-		(SELECT COALESCE(SUM(amount), 0) FROM ledger_postings WHERE account IN (SELECT account FROM ledger_balances WHERE agent_id IN `+agents+`)),
+	s.countsStmt = simPrepare(t, s.raw, `SELECT COUNT(*), COALESCE(SUM(amount), 0),
 		(SELECT COUNT(*) FROM ratings WHERE rater_id IN `+agents+`),
-		(SELECT COUNT(*) FROM events WHERE agent_id IN `+agents+`)`)
+		(SELECT COUNT(*) FROM events WHERE agent_id IN `+agents+`)
+		FROM ledger_postings WHERE account IN (SELECT account FROM ledger_balances WHERE agent_id IN `+agents+`)`)
 	s.jobsStmt = simPrepare(t, s.raw, `SELECT id, status, provider_id, expires_at, updated_at, COALESCE(CAST(output AS TEXT), '') FROM jobs
 		WHERE client_id IN `+agents+` ORDER BY id`)
 	s.appsStmt = simPrepare(t, s.raw, `SELECT id, job_id, agent_id, status FROM job_applications
@@ -305,11 +308,7 @@ func (s *jobSim) fail(t *testing.T, g *jsGroup, err error) {
 }
 
 // step runs one random operation in the group and checks the outcome and the invariants.
-var dbgOp, dbgCheck, dbgVerify atomic.Int64
-
 func (s *jobSim) step(g *jsGroup) error {
-	t0 := time.Now()
-	defer func() { dbgOp.Add(int64(time.Since(t0))) }()
 	g.steps++
 	now := s.env.Clock.Now() // the clock stands still during a round
 	var (
@@ -350,13 +349,9 @@ func (s *jobSim) step(g *jsGroup) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", desc, err)
 	}
-	t1 := time.Now()
 	if err := s.check(g, changed); err != nil {
 		return fmt.Errorf("after %s: %w", desc, err)
 	}
-	dbgCheck.Add(int64(time.Since(t1)))
-	t2 := time.Now()
-	defer func() { dbgVerify.Add(int64(time.Since(t2))) }()
 	if err := s.verifier.verifyAfter(s.ctx); err != nil {
 		return fmt.Errorf("after %s: %w", desc, err)
 	}
@@ -627,6 +622,9 @@ var jsActions = []string{justpay.ActionAccept, justpay.ActionDeliver, justpay.Ac
 func expect(j *jsJob, action string, actor *jsAgent, now time.Time) string {
 	rule := jsRules[action]
 	isClient, isProvider := actor == j.client, j.provider != nil && actor == j.provider
+	if action == justpay.ActionApply {
+		isProvider = false // an open job's assigned provider applies like anyone else: too late
+	}
 	switch {
 	case action == justpay.ActionApply && isClient:
 		return justpay.EFORBIDDEN
@@ -639,10 +637,14 @@ func expect(j *jsJob, action string, actor *jsAgent, now time.Time) string {
 	case !slices.Contains(rule.from, j.status):
 		return justpay.ECONFLICT
 	case !j.expires.IsZero() && !now.Before(j.expires) && action != justpay.ActionCancel && action != justpay.ActionRate:
-		return justpay.ECONFLICT // the deadline passed; the timeout has not been applied yet
+		return jsOverdue // the deadline passed; the timeout has not been applied yet
 	}
 	return ""
 }
+
+// jsOverdue is ECONFLICT for an action refused because the job's deadline passed, told apart
+// in the statistics.
+const jsOverdue = justpay.ECONFLICT + " (overdue)"
 
 // jsCall is one job action with its arguments, what the model expects and what happened.
 type jsCall struct {
@@ -850,7 +852,7 @@ func (g *jsGroup) rightActor(action string, j *jsJob) *jsAgent {
 	case "other":
 		var others []*jsAgent
 		for _, a := range g.agents {
-			if a != j.client && a != j.provider {
+			if a != j.client {
 				others = append(others, a)
 			}
 		}
@@ -893,11 +895,6 @@ func (s *jobSim) opAction(g *jsGroup, now time.Time, action, status string) (str
 	if wild || r.IntN(10) == 0 {
 		actor = pick(r, g.agents)
 	}
-	if action == justpay.ActionApply && j.svc == nil && actor == j.provider {
-		// The assigned provider applying again is refused with a wrong code and message (see
-		// TestOpenJob/ErrConflictApplyAsProvider); not drawn here.
-		actor = j.client
-	}
 	c := g.newCall(action, j, actor, now)
 	desc := c.String() + " -> " + jsOutcome(c.code)
 	kind := action
@@ -906,7 +903,7 @@ func (s *jobSim) opAction(g *jsGroup, now time.Time, action, status string) (str
 	}
 	g.stats[kind+" "+jsOutcome(c.code)]++
 	s.call(c)
-	if err := simCode(c.err, c.code); err != nil {
+	if err := simCode(c.err, strings.TrimSuffix(c.code, " (overdue)")); err != nil {
 		return desc, false, err
 	}
 	if c.err != nil {
@@ -1335,7 +1332,7 @@ func (s *jobSim) serialPhase(t *testing.T, round int) {
 	advance := []time.Duration{0, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute,
 		5 * time.Minute, 10 * time.Minute, 30 * time.Minute}[r.IntN(9)]
 	now := s.env.Clock.Advance(advance)
-	runDue := r.IntN(4) != 0
+	runDue := r.IntN(3) != 0
 	applied := -1
 	if runDue {
 		applied = s.runDue(t, now)
@@ -1445,5 +1442,269 @@ func (s *jobSim) finish(t *testing.T) {
 	}
 	if unsettled != 0 {
 		t.Fatalf("%d jobs unfinished or with an escrow not closed at zero", unsettled)
+	}
+}
+
+// timeoutRace is a user action that races a job's deadline.
+type timeoutRace struct {
+	name string
+	// prepare brings a new job of svc to the state the race starts from.
+	prepare func(t *testing.T, env *jobEnv, j *justpay.Job) *justpay.Job
+	// act is the user's action, on the user's store.
+	act func(store *sqlstore.Store, j *justpay.Job) error
+	// userWins and timeoutWins are the job's status when each wins.
+	userWins, timeoutWins string
+	// deadlineRule: at the deadline instant the user's action is refused by rule, whoever locks
+	// the job first (only cancelling is allowed until the timeout applies).
+	deadlineRule bool
+}
+
+// TestTimeoutRaces races a job's deadline, applied by two schedulers at once (RunDueJobs, as on
+// two servers), against the user action it competes with: the client accepting a delivery
+// against the review deadline's auto-accept, the provider delivering and the client cancelling
+// against the delivery deadline's expiry. Each trial is one job; a batch of jobs with the same
+// deadline races at once, every action and both schedulers released together from a barrier.
+// Half the batches run with the user's clock at exactly the deadline (one clock for everyone);
+// the other half with the user's transactions reading the clock one microsecond before it (a
+// second store on the same database with its own clock), so that both sides pass their checks
+// and only the job's row lock and the guarded status update decide. Every trial has exactly one
+// winner: the user's action succeeded and no timeout applied, or it got ECONFLICT and exactly
+// one timeout applied; money moved once, to the micro-unit.
+func TestTimeoutRaces(t *testing.T) {
+	trials := 1000
+	if simRace() || testing.Short() {
+		trials = 200
+	}
+	const batch = 10
+	races := []timeoutRace{
+		{name: "AcceptDeliveryVsAutoAccept", userWins: justpay.JobCompleted, timeoutWins: justpay.JobCompleted, deadlineRule: true,
+			prepare: func(t *testing.T, env *jobEnv, j *justpay.Job) *justpay.Job {
+				j, err := env.Store.DeliverJob(context.Background(), j.ProviderID, j.ID, goodOutput)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return j
+			},
+			act: func(store *sqlstore.Store, j *justpay.Job) error {
+				_, err := store.AcceptDelivery(context.Background(), j.ClientID, j.ID)
+				return err
+			}},
+		{name: "DeliverVsExpiry", userWins: justpay.JobDelivered, timeoutWins: justpay.JobExpired, deadlineRule: true,
+			act: func(store *sqlstore.Store, j *justpay.Job) error {
+				_, err := store.DeliverJob(context.Background(), j.ProviderID, j.ID, goodOutput)
+				return err
+			}},
+		{name: "CancelVsExpiry", userWins: justpay.JobCancelled, timeoutWins: justpay.JobExpired,
+			act: func(store *sqlstore.Store, j *justpay.Job) error {
+				_, err := store.CancelJob(context.Background(), j.ClientID, j.ID)
+				return err
+			}},
+	}
+	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
+		for _, race := range races {
+			t.Run(race.name, func(t *testing.T) {
+				start := time.Now()
+				wins := runTimeoutRace(t, b, race, trials, batch)
+				t.Logf("%d trials in %v: at the deadline %d user, %d timeout; user 1µs earlier %d user, %d timeout",
+					trials, time.Since(start).Round(time.Millisecond), wins[0][0], wins[0][1], wins[1][0], wins[1][1])
+			})
+		}
+	})
+}
+
+// runTimeoutRace runs the trials of one race and returns the wins of the user and of the
+// timeout, at the deadline and with the user's clock a microsecond earlier.
+func runTimeoutRace(t *testing.T, b sqlstoretest.Backend, race timeoutRace, trials, batch int) (wins [2][2]int) {
+	ctx := context.Background()
+	clock := sqlstoretest.NewClock()
+	cfg := sqlstoretest.Config(t, b, clock)
+	retries := &retryCounter{}
+	cfg.Logger = slog.New(retries)
+	db, err := sqlstore.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { retries.mustNoRetries(t) })
+	env := &jobEnv{Env: sqlstoretest.Wire(t, db, clock), raw: simOpenRaw(t, cfg)}
+	// The user's store: the same database, its own clock.
+	userClock := sqlstoretest.NewClock()
+	userCfg := cfg
+	userCfg.Clock = userClock
+	userDB, err := sqlstore.Open(ctx, userCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { userDB.Close() })
+	userStore := sqlstoretest.Wire(t, userDB, userClock).Store
+
+	seller := env.mustAgent(t, "seller", 2*usdc)
+	client := env.mustAgent(t, "client", usdc+int64(trials)*jobCost)
+	svc := env.mustService(t, seller.ID, serviceFields(jobPrice, capacity(justpay.MaxMaxConcurrentJobs, false, 0), func(f *justpay.ServiceFields) {
+		f.MaxExecutionTimeSecs = ptr(justpay.MinMaxExecutionTimeSecs)
+	}))
+	var completed, refunded, expired int64
+	for n := 0; n*batch < trials; n++ {
+		k := min(batch, trials-n*batch)
+		earlier := n%2 == 1
+		jobs := make([]*justpay.Job, k)
+		for i := range jobs {
+			jobs[i] = env.mustJob(t, client.ID, directJob(svc.ID))
+			if race.prepare != nil {
+				jobs[i] = race.prepare(t, env, jobs[i])
+			}
+		}
+		deadline := *jobs[0].ExpiresAt
+		env.Clock.Advance(deadline.Sub(env.Clock.Now()))
+		user := env.Store
+		if earlier {
+			userClock.Advance(deadline.Add(-time.Microsecond).Sub(userClock.Now()))
+			user = userStore
+		}
+		provider0, client0 := env.available(t, seller.ID), env.available(t, client.ID)
+
+		errs := make([]error, k)
+		var applied [2]int
+		var schedErr [2]error
+		gate := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, j := range jobs {
+			wg.Go(func() {
+				<-gate
+				errs[i] = race.act(user, j)
+			})
+		}
+		for i := range applied {
+			wg.Go(func() {
+				<-gate
+				applied[i], schedErr[i] = env.Store.RunDueJobs(ctx)
+			})
+		}
+		close(gate)
+		wg.Wait()
+		if schedErr[0] != nil || schedErr[1] != nil {
+			t.Fatalf("batch %d: RunDueJobs: %v; %v", n, schedErr[0], schedErr[1])
+		}
+
+		userWon := 0
+		var ids []string
+		var batchCompleted, batchRefunded int64
+		for i, j := range jobs {
+			got := env.job(t, client.ID, j.ID)
+			switch justpay.ErrorCode(errs[i]) {
+			case "":
+				userWon++
+				if got.Status != race.userWins {
+					t.Fatalf("batch %d job %d: the user won but the job is %s, want %s", n, i, got.Status, race.userWins)
+				}
+			case justpay.ECONFLICT:
+				if got.Status != race.timeoutWins {
+					t.Fatalf("batch %d job %d: the user lost but the job is %s, want %s", n, i, got.Status, race.timeoutWins)
+				}
+			default:
+				t.Fatalf("batch %d job %d: %v, want success or ECONFLICT", n, i, errs[i])
+			}
+			if got.Status == justpay.JobDelivered {
+				// The delivery won; finish the job so that the next batch starts clean.
+				if _, err := env.Store.AcceptDelivery(ctx, client.ID, j.ID); err != nil {
+					t.Fatal(err)
+				}
+				got.Status = justpay.JobCompleted
+			}
+			switch got.Status {
+			case justpay.JobCompleted:
+				batchCompleted++
+			case justpay.JobCancelled:
+				batchRefunded++
+			case justpay.JobExpired:
+				batchRefunded++
+				expired++
+			}
+			ids = append(ids, "'"+justpay.EscrowAccount("job", j.ID)+"'")
+		}
+		if userWon+applied[0]+applied[1] != k {
+			t.Fatalf("batch %d: the user won %d, the schedulers applied %d and %d timeouts; want %d in all",
+				n, userWon, applied[0], applied[1], k)
+		}
+		if race.deadlineRule && !earlier && userWon != 0 {
+			t.Fatalf("batch %d: the user won %d at the deadline, where the timeout always wins", n, userWon)
+		}
+		mode := 0
+		if earlier {
+			mode = 1
+		}
+		wins[mode][0] += userWon
+		wins[mode][1] += k - userWon
+
+		completed, refunded = completed+batchCompleted, refunded+batchRefunded
+		// Money moved once per job: the amount to the provider for each completed job, the whole
+		// cost back to the client for each refunded one, and every escrow closed at zero.
+		if got := env.available(t, seller.ID); got != provider0+batchCompleted*jobPrice {
+			t.Fatalf("batch %d: provider %d -> %d, want +%d for %d completed jobs", n, provider0, got, batchCompleted*jobPrice, batchCompleted)
+		}
+		if got := env.available(t, client.ID); got != client0+batchRefunded*jobCost {
+			t.Fatalf("batch %d: client %d -> %d, want +%d for %d refunded jobs", n, client0, got, batchRefunded*jobCost, batchRefunded)
+		}
+		var settled int
+		if err := env.raw.QueryRow(`SELECT COUNT(*) FROM ledger_balances WHERE closed AND balance = 0 AND account IN (` +
+			strings.Join(ids, ", ") + `)`).Scan(&settled); err != nil {
+			t.Fatal(err)
+		}
+		if settled != k {
+			t.Fatalf("batch %d: %d of %d escrows closed at zero", n, settled, k)
+		}
+	}
+	r := sqlstoretest.MustVerify(t, env.DB)
+	if got, want := r.Totals[justpay.PlatformRevenue], 2*justpay.ActivationFee+completed*jobFee; got != want {
+		t.Fatalf("revenue = %d, want %d (%d completed jobs)", got, want, completed)
+	}
+	if got, want := env.available(t, seller.ID), usdc+completed*jobPrice; got != want {
+		t.Fatalf("provider available = %d, want %d", got, want)
+	}
+	if got, want := env.available(t, client.ID), int64(trials)*jobCost-(completed)*jobCost; got != want || completed+refunded != int64(trials) {
+		t.Fatalf("client available = %d, want %d (%d completed, %d refunded)", got, want, completed, refunded)
+	}
+	if a := env.agent(t, seller.ID); a.CompletedJobs != completed || a.ExpiredJobs != expired {
+		t.Fatalf("provider's completed and expired jobs = %d and %d, want %d and %d", a.CompletedJobs, a.ExpiredJobs, completed, expired)
+	}
+	return wins
+}
+
+// retryCounter is a log handler that counts the transactions the store had to retry (a
+// PostgreSQL deadlock or serialization failure, SQLite busy) and keeps the first error. Job paths
+// take their locks in one order, so none should ever be needed.
+type retryCounter struct {
+	n     atomic.Int64
+	mu    sync.Mutex
+	first string
+}
+
+func (h *retryCounter) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *retryCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "retrying transaction" {
+		return nil
+	}
+	if h.n.Add(1) == 1 {
+		h.mu.Lock()
+		r.Attrs(func(a slog.Attr) bool {
+			h.first += a.String() + " "
+			return true
+		})
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *retryCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *retryCounter) WithGroup(string) slog.Handler      { return h }
+
+// mustNoRetries fails the test if the store retried a transaction.
+func (h *retryCounter) mustNoRetries(t *testing.T) {
+	t.Helper()
+	if n := h.n.Load(); n > 0 {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		t.Errorf("%d transactions were retried (lock-order cycle or busy database); the first: %s", n, h.first)
 	}
 }

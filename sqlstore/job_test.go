@@ -160,6 +160,16 @@ func (e *jobEnv) mustDue(tb testing.TB, want int) {
 	}
 }
 
+// job returns the job as agentID sees it.
+func (e *jobEnv) job(tb testing.TB, agentID, jobID string) *justpay.Job {
+	tb.Helper()
+	j, err := e.Store.FindJobByID(context.Background(), agentID, jobID)
+	if err != nil {
+		tb.Fatalf("find job: %v", err)
+	}
+	return j
+}
+
 // mustFind returns the job as agentID sees it and checks its status.
 func (e *jobEnv) mustFind(tb testing.TB, agentID, jobID, status string) *justpay.Job {
 	tb.Helper()
@@ -1327,6 +1337,31 @@ func TestJobCapacity(t *testing.T) {
 				return err
 			}, client.ID, seller.ID)
 		})
+		t.Run("RaisedCapacityStartsQueued", func(t *testing.T) {
+			// A queued job waits for a free slot. When the owner raises the service's capacity, the
+			// slot is free at once: the oldest queued job must start, not wait for a running job to
+			// leave while newer jobs are admitted ahead of it.
+			svc := env.mustService(t, seller.ID, serviceFields(jobPrice, capacity(1, true, 5)))
+			first := env.mustJob(t, client.ID, directJob(svc.ID))
+			env.Clock.Advance(time.Second)
+			waiting := env.mustJob(t, client.ID, directJob(svc.ID))
+			if waiting.Status != justpay.JobQueued {
+				t.Fatalf("second job = %s, want queued", waiting.Status)
+			}
+			if _, err := env.Store.UpdateService(ctx, seller.ID, svc.ID, justpay.ServiceFields{MaxConcurrentJobs: ptr(2)}); err != nil {
+				t.Fatal(err)
+			}
+			env.Clock.Advance(time.Second)
+			newer := env.mustJob(t, client.ID, directJob(svc.ID))
+			got := env.job(t, client.ID, waiting.ID)
+			if got.Status != justpay.JobAccepted {
+				t.Fatalf("after raising the capacity to 2 the older job is %s and the newer one %s: the queue was overtaken",
+					got.Status, newer.Status)
+			}
+			for _, j := range []*justpay.Job{first, waiting, newer} {
+				env.Store.CancelJob(ctx, client.ID, j.ID)
+			}
+		})
 		t.Run("ConcurrentAdmission", func(t *testing.T) {
 			// Ten clients hire a service with 2 slots and a queue of 3 at once: exactly 2 run, 3
 			// wait and 5 are refused with nothing locked.
@@ -1468,6 +1503,7 @@ func TestFindJobs(t *testing.T) {
 		t.Run("FindJobByIDErrNotFound", func(t *testing.T) {
 			for _, c := range []struct{ agent, job string }{
 				{outsider.ID, completed.ID}, {outsider.ID, ids[4]}, {seller.ID, ids[4]}, {client.ID, justpay.NewID(env.Clock.Now())}, {client.ID, "x"},
+				{"", ids[4]}, // no agent is not the missing provider of an open job
 			} {
 				_, err := env.Store.FindJobByID(ctx, c.agent, c.job)
 				jobWantCode(t, err, justpay.ENOTFOUND)
@@ -1663,4 +1699,57 @@ func jobWantCode(tb testing.TB, err error, code string) {
 	if got := justpay.ErrorCode(err); got != code {
 		tb.Fatalf("error code = %q (%v), want %q", got, err, code)
 	}
+}
+
+// The oldest queued job starts first even when its row is locked at that moment. Any request
+// about a job locks its row before checking who asks (act: findJob FOR UPDATE, then
+// CheckAction), so an outsider's refused request, or the client's, can hold the row of the oldest
+// queued job exactly when a slot frees; a raw transaction holds that lock here. PostgreSQL only:
+// SQLite has no row locks.
+func TestQueuePromotionOrderUnderLock(t *testing.T) {
+	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
+		if b.URL == "" {
+			t.Skip("SQLite has no row locks")
+		}
+		ctx := context.Background()
+		env := newJobEnv(t, b)
+		seller := env.mustAgent(t, "seller", 2*usdc)
+		client := env.mustAgent(t, "client", 11*usdc)
+		svc := env.mustService(t, seller.ID, serviceFields(jobPrice, capacity(1, true, 5)))
+		running := env.mustJob(t, client.ID, directJob(svc.ID))
+		env.Clock.Advance(time.Second)
+		oldest := env.mustJob(t, client.ID, directJob(svc.ID))
+		env.Clock.Advance(time.Second)
+		newer := env.mustJob(t, client.ID, directJob(svc.ID))
+
+		lock, err := env.raw.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Rollback()
+		if _, err := lock.ExecContext(ctx, `SELECT id FROM jobs WHERE id = $1 FOR UPDATE`, oldest.ID); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := env.Store.DeliverJob(ctx, seller.ID, running.ID, goodOutput)
+			done <- err
+		}()
+		var deliverErr error
+		select {
+		case deliverErr = <-done:
+			lock.Rollback()
+		case <-time.After(500 * time.Millisecond):
+			lock.Rollback() // the delivery waits for the lock: release it
+			deliverErr = <-done
+		}
+		if deliverErr != nil {
+			t.Fatal(deliverErr)
+		}
+		o, n := env.job(t, client.ID, oldest.ID), env.job(t, client.ID, newer.ID)
+		if o.Status != justpay.JobAccepted || n.Status != justpay.JobQueued {
+			t.Fatalf("after the slot freed: oldest queued job %s, newer %s; want the oldest started", o.Status, n.Status)
+		}
+		sqlstoretest.MustVerify(t, env.DB)
+	})
 }

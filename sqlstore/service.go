@@ -317,6 +317,13 @@ func (s *Store) UpdateService(ctx context.Context, agentID, id string, f justpay
 			fmt.Sprintf(` WHERE id = $%d`, len(args)+1), append(args, id)...); err != nil {
 			return fmt.Errorf("update service: %w", err)
 		}
+		// More slots, or a queue switched on or off: queued jobs take any slot that is now free,
+		// before a new job could take it ahead of them.
+		if f.MaxConcurrentJobs != nil {
+			if err := tx.promoteQueued(ctx, id); err != nil {
+				return err
+			}
+		}
 		svc, err = tx.findService(ctx, id, false)
 		return err
 	})
