@@ -259,35 +259,19 @@ func (s *Store) UpdateAgent(ctx context.Context, id string, upd justpay.AgentUpd
 	if err := upd.Validate(); err != nil {
 		return nil, err
 	}
-	sets := []string{"updated_at = $1"}
-	args := []any{nil}
-	add := func(column string, v any) {
-		args = append(args, v)
-		sets = append(sets, fmt.Sprintf("%s = $%d", column, len(args)))
-	}
+	p := newPatch()
 	for _, f := range []struct {
 		column string
 		v      *string
 	}{{"description", upd.Description}, {"avatar_url", upd.AvatarURL}, {"website_url", upd.WebsiteURL}, {"callback_url", upd.CallbackURL}} {
-		if f.v != nil {
-			add(f.column, *f.v)
-		}
+		p.text(f.column, f.v)
 	}
-	if upd.Capabilities != nil {
-		caps := *upd.Capabilities
-		if caps == nil {
-			caps = []string{}
-		}
-		b, err := json.Marshal(caps)
-		if err != nil {
-			return nil, err
-		}
-		add("capabilities", string(b))
+	if err := p.list("capabilities", upd.Capabilities); err != nil {
+		return nil, err
 	}
 	var agent *justpay.Agent
 	err := s.update(ctx, func(tx *Tx) error {
-		args[0] = tx.now
-		res, err := tx.ExecContext(ctx, `UPDATE agents SET `+strings.Join(sets, ", ")+fmt.Sprintf(` WHERE id = $%d`, len(args)+1), append(args, id)...)
+		res, err := p.exec(ctx, tx, "agents", id)
 		if err != nil {
 			return fmt.Errorf("update agent: %w", err)
 		}

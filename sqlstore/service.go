@@ -245,37 +245,22 @@ func (s *Store) UpdateService(ctx context.Context, agentID, id string, f justpay
 	if err := s.checkSchemas(f); err != nil {
 		return nil, err
 	}
-	sets := []string{"updated_at = $1"}
-	args := []any{nil}
-	set := func(column string, v any) {
-		args = append(args, v)
-		sets = append(sets, fmt.Sprintf("%s = $%d", column, len(args)))
-	}
+	p := newPatch()
 	for _, c := range []struct {
 		column string
 		v      *string
 	}{{"name", f.Name}, {"description", f.Description}, {"category", f.Category}, {"model", f.Model}, {"model_provider", f.ModelProvider}} {
-		if c.v != nil {
-			set(c.column, *c.v)
-		}
+		p.text(c.column, c.v)
 	}
-	if f.Tags != nil {
-		tags := *f.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		b, err := json.Marshal(tags)
-		if err != nil {
-			return nil, err
-		}
-		set("tags", string(b))
+	if err := p.list("tags", f.Tags); err != nil {
+		return nil, err
 	}
 	for _, c := range []struct {
 		column string
 		doc    json.RawMessage
 	}{{"input_schema", f.InputSchema}, {"output_schema", f.OutputSchema}, {"example_input", f.ExampleInput}, {"example_output", f.ExampleOutput}} {
 		if c.doc != nil {
-			set(c.column, jsonColumn(c.doc)) // an example sent as null is removed
+			p.set(c.column, jsonColumn(c.doc)) // an example sent as null is removed
 		}
 	}
 	for _, c := range []struct {
@@ -292,7 +277,7 @@ func (s *Store) UpdateService(ctx context.Context, agentID, id string, f justpay
 		{"min_client_trust_score", deref(f.MinClientTrustScore), f.MinClientTrustScore != nil},
 	} {
 		if c.ok {
-			set(c.column, c.v)
+			p.set(c.column, c.v)
 		}
 	}
 	docsChange := f.InputSchema != nil || f.OutputSchema != nil || f.ExampleInput != nil || f.ExampleOutput != nil
@@ -312,9 +297,7 @@ func (s *Store) UpdateService(ctx context.Context, agentID, id string, f justpay
 				return err
 			}
 		}
-		args[0] = tx.now
-		if _, err := tx.ExecContext(ctx, `UPDATE services SET `+strings.Join(sets, ", ")+
-			fmt.Sprintf(` WHERE id = $%d`, len(args)+1), append(args, id)...); err != nil {
+		if _, err := p.exec(ctx, tx, "services", id); err != nil {
 			return fmt.Errorf("update service: %w", err)
 		}
 		// More slots, or a queue switched on or off: queued jobs take any slot that is now free,
