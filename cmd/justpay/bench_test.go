@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -129,6 +130,16 @@ func TestParseFlags_RateLimits(t *testing.T) {
 			}
 		})
 	}
+	t.Run("UsageText", func(t *testing.T) {
+		for _, want := range []string{
+			fmt.Sprintf("(%s, default %d)", EnvRateLimitPerKey, def.PerKey),
+			fmt.Sprintf("(%s, default %d)", EnvRateLimitPerIP, def.PerIP),
+		} {
+			if !strings.Contains(usageText, want) {
+				t.Errorf("usage text lacks %q", want)
+			}
+		}
+	})
 	t.Run("UsageErrors", func(t *testing.T) {
 		clearEnv(t)
 		runArgs(t, 2, "serve", "--rate-limit-per-key", "-1")
