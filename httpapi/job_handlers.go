@@ -187,14 +187,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]jobResponse, 0, len(jobs))
-	for _, j := range jobs {
-		out = append(out, newJobResponse(j, false))
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Jobs       []jobResponse `json:"jobs"`
-		Pagination pagination    `json:"pagination"`
-	}{out, newPagination(page, total)})
+	writeList(w, "jobs", jobs, func(j *justpay.Job) jobResponse { return newJobResponse(j, false) }, page, total)
 	return nil
 }
 
@@ -249,14 +242,7 @@ func (s *Server) handleOpenJobs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.Clock.Now()
-	out := make([]openJobResponse, 0, len(listings))
-	for _, l := range listings {
-		out = append(out, newOpenJobResponse(l, now))
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Jobs       []openJobResponse `json:"jobs"`
-		Pagination pagination        `json:"pagination"`
-	}{out, newPagination(page, total)})
+	writeList(w, "jobs", listings, func(l *justpay.OpenJobListing) openJobResponse { return newOpenJobResponse(l, now) }, page, total)
 	return nil
 }
 

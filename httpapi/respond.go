@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -159,4 +160,39 @@ func queryInt(r *http.Request, name string) (n int64, ok bool, err error) {
 		return 0, false, justpay.Errorf(justpay.EINVALID, "%s must be a whole number", name)
 	}
 	return n, true, nil
+}
+
+// writeList writes one page of a list as {"<name>": [...], "pagination": {...}}, rendering each
+// item with render. Every list endpoint answers in this shape.
+func writeList[T, R any](w http.ResponseWriter, name string, items []T, render func(T) R, page justpay.Page, total int) {
+	out := make([]R, 0, len(items))
+	for _, it := range items {
+		out = append(out, render(it))
+	}
+	writeJSON(w, http.StatusOK, listBody[R]{name: name, items: out, pagination: newPagination(page, total)})
+}
+
+// listBody encodes a list page with its items first and the pagination after, under a key that
+// is only known at run time.
+type listBody[R any] struct {
+	name       string
+	items      []R
+	pagination pagination
+}
+
+// MarshalJSON implements json.Marshaler.
+func (b listBody[R]) MarshalJSON() ([]byte, error) {
+	name, err := json.Marshal(b.name)
+	if err != nil {
+		return nil, err
+	}
+	items, err := json.Marshal(b.items)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := json.Marshal(b.pagination)
+	if err != nil {
+		return nil, err
+	}
+	return fmt.Appendf(nil, `{%s:%s,"pagination":%s}`, name, items, pg), nil
 }

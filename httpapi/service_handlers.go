@@ -218,14 +218,7 @@ func (s *Server) handleDiscoverServices(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	out := make([]serviceResponse, 0, len(services))
-	for _, svc := range services {
-		out = append(out, newServiceResponse(svc))
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Services   []serviceResponse `json:"services"`
-		Pagination pagination        `json:"pagination"`
-	}{out, newPagination(page, total)})
+	writeList(w, "services", services, newServiceResponse, page, total)
 	return nil
 }
 

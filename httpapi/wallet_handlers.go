@@ -228,9 +228,8 @@ func (s *Server) handleTransactions(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	out := make([]transactionResponse, 0, len(txs))
-	for _, tx := range txs {
-		out = append(out, transactionResponse{
+	writeList(w, "transactions", txs, func(tx *justpay.Transaction) transactionResponse {
+		return transactionResponse{
 			ID:            tx.ID,
 			Type:          tx.Type,
 			Amount:        justpay.FormatMicro(tx.Amount),
@@ -239,11 +238,7 @@ func (s *Server) handleTransactions(w http.ResponseWriter, r *http.Request) erro
 			ReferenceID:   nullString(tx.RefID),
 			Description:   tx.Description,
 			CreatedAt:     formatTime(tx.CreatedAt),
-		})
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Transactions []transactionResponse `json:"transactions"`
-		Pagination   pagination            `json:"pagination"`
-	}{out, newPagination(page, total)})
+		}
+	}, page, total)
 	return nil
 }
