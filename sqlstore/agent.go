@@ -134,6 +134,10 @@ func (tx *Tx) createAPIKey(ctx context.Context, agentID, name string) (*justpay.
 // it, so that authentication is not a write on every request.
 const lastUsedResolution = time.Minute
 
+// authenticateQuery finds the key and its agent by the key's hash.
+var authenticateQuery = `SELECT k.id, k.last_used_at, ` + prefixed("a", agentColumns) + `
+	FROM api_keys k JOIN agents a ON a.id = k.agent_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL`
+
 // Authenticate resolves an API key to its agent. See justpay.AgentService.
 func (s *Store) Authenticate(ctx context.Context, apiKey string) (*justpay.Principal, error) {
 	if !strings.HasPrefix(apiKey, "jp_") || len(apiKey) > 100 {
@@ -141,8 +145,12 @@ func (s *Store) Authenticate(ctx context.Context, apiKey string) (*justpay.Princ
 	}
 	var keyID string
 	var lastUsed sql.NullTime
-	row := s.reader.QueryRowContext(ctx, `SELECT k.id, k.last_used_at, `+prefixed("a", agentColumns)+`
-		FROM api_keys k JOIN agents a ON a.id = k.agent_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL`, justpay.HashAPIKey(apiKey))
+	var row *sql.Row
+	if s.auth != nil {
+		row = s.auth.QueryRowContext(ctx, justpay.HashAPIKey(apiKey))
+	} else {
+		row = s.reader.QueryRowContext(ctx, authenticateQuery, justpay.HashAPIKey(apiKey))
+	}
 	agent, err := scanAgent(scanPrefix{row, []any{&keyID, &lastUsed}})
 	if justpay.ErrorCode(err) == justpay.ENOTFOUND {
 		return nil, justpay.Errorf(justpay.EUNAUTHORIZED, "invalid API key")
@@ -150,7 +158,11 @@ func (s *Store) Authenticate(ctx context.Context, apiKey string) (*justpay.Princ
 		return nil, err
 	}
 	if now := s.Now(); !lastUsed.Valid || now.Sub(lastUsed.Time) > lastUsedResolution {
-		if _, err := s.writer.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, now, keyID); err != nil {
+		err := s.update(ctx, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, now, keyID)
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("touch api key: %w", err)
 		}
 	}

@@ -17,6 +17,12 @@ import (
 // direct job's lifecycle, three such bare transactions (RawLifecycle). The measured rates are
 // reported as fractions of these.
 
+// updateRaw runs a baseline transaction alone, committed by itself, as a client of the database
+// would: the baselines measure the database, not justpay's grouping of commits (writer.go).
+func (db *DB) updateRaw(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.retry(ctx, func() error { return db.updateAlone(ctx, fn) })
+}
+
 // RawBench is the baseline, with its statements prepared as the ledger's hot statements are.
 type RawBench struct {
 	db            *DB
@@ -57,7 +63,7 @@ func (db *DB) PrepareRawBench(ctx context.Context, accounts []string, balance in
 
 // Transfer debits account by amount if it can and logs it, in one transaction.
 func (r *RawBench) Transfer(ctx context.Context, account string, amount int64) error {
-	return r.db.update(ctx, func(tx *Tx) error {
+	return r.db.updateRaw(ctx, func(tx *Tx) error {
 		res, err := tx.StmtContext(ctx, r.debit).ExecContext(ctx, amount, account)
 		if err != nil {
 			return err
@@ -142,7 +148,7 @@ func (db *DB) PrepareRawLifecycle(ctx context.Context, pairs int, balance int64)
 // transaction; it returns the job's ID.
 func (r *RawLifecycle) Create(ctx context.Context, pair int, amount int64) (string, error) {
 	var id string
-	err := r.db.update(ctx, func(tx *Tx) error {
+	err := r.db.updateRaw(ctx, func(tx *Tx) error {
 		res, err := tx.StmtContext(ctx, r.debit).ExecContext(ctx, amount, rawLifecycleClient(pair))
 		if err != nil {
 			return err
@@ -159,7 +165,7 @@ func (r *RawLifecycle) Create(ctx context.Context, pair int, amount int64) (stri
 
 // Deliver moves the job from accepted to delivered, in one transaction.
 func (r *RawLifecycle) Deliver(ctx context.Context, id string) error {
-	return r.db.update(ctx, func(tx *Tx) error {
+	return r.db.updateRaw(ctx, func(tx *Tx) error {
 		res, err := tx.StmtContext(ctx, r.deliver).ExecContext(ctx, id)
 		if err != nil {
 			return err
@@ -174,7 +180,7 @@ func (r *RawLifecycle) Deliver(ctx context.Context, id string) error {
 // Complete moves the job from delivered to completed, credits its provider with its amount and
 // logs the credit, in one transaction.
 func (r *RawLifecycle) Complete(ctx context.Context, id string) error {
-	return r.db.update(ctx, func(tx *Tx) error {
+	return r.db.updateRaw(ctx, func(tx *Tx) error {
 		var provider string
 		var amount int64
 		err := tx.StmtContext(ctx, r.complete).QueryRowContext(ctx, id).Scan(&provider, &amount)

@@ -31,14 +31,16 @@ var migrations embed.FS
 // On SQLite the writer is a single connection (SQLite admits one writer at a time anyway, and a
 // queue in Go is cheaper than lock retries) and readers share a small read-only pool over WAL.
 type DB struct {
-	// prepared holds the hot statements prepared on SQLite's writer connection at open; read-only
-	// afterwards. PostgreSQL needs none: pgx caches prepared statements per connection itself.
-	prepared map[string]*sql.Stmt
-	writer   *sql.DB
-	reader   *sql.DB
-	dialect  dialect
-	clock    justpay.Clock
-	logger   *slog.Logger
+	writer *sql.DB
+	reader *sql.DB
+	// w is SQLite's write queue (writer.go); nil on PostgreSQL.
+	w *writer
+	// auth is the API-key lookup, prepared on SQLite's readers. PostgreSQL needs no prepared
+	// statements of ours: pgx caches them per connection itself.
+	auth    *sql.Stmt
+	dialect dialect
+	clock   justpay.Clock
+	logger  *slog.Logger
 }
 
 // Config says which database to open.
@@ -113,19 +115,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	if db.dialect.name == sqliteDialect.name {
-		// Parsing SQL is a sizeable part of a small transaction on SQLite. Prepared here, while
-		// the single writer connection is idle; preparing inside a transaction would wait for
-		// that connection forever.
-		db.prepared = map[string]*sql.Stmt{}
-		for _, q := range hotStatements() {
-			st, err := db.writer.PrepareContext(ctx, q)
-			if err != nil {
-				db.Close()
-				return nil, fmt.Errorf("prepare: %w", err)
-			}
-			db.prepared[q] = st
+	if !db.IsPostgres() {
+		if db.auth, err = db.reader.PrepareContext(ctx, authenticateQuery); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("prepare: %w", err)
 		}
+		db.startWriter()
 	}
 	return db, nil
 }
@@ -133,8 +128,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // Close closes both pools.
 func (db *DB) Close() error {
 	var err error
-	for _, st := range db.prepared {
-		err = errors.Join(err, st.Close())
+	if db.w != nil {
+		err = db.stopWriter()
+	}
+	if db.auth != nil {
+		err = errors.Join(err, db.auth.Close())
 	}
 	err = errors.Join(err, db.writer.Close())
 	if db.reader != db.writer {
@@ -171,31 +169,74 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Tx is a write transaction with the time it started, read once from the clock.
+// Tx is a transaction with the time it started, read once from the clock.
 type Tx struct {
 	*sql.Tx
-	db       *DB
-	now      time.Time
-	writable bool // a transaction on the writer, where the prepared statements live
+	db  *DB
+	now time.Time
+	// detached marks a transaction of SQLite's writer goroutine: its statements run to their end
+	// whatever their context, through the statements prepared on the writer (writer.go).
+	detached bool
 }
 
-// ExecContext runs a statement in the transaction, through its prepared form when it is one of
-// the hot statements prepared at open.
+// ExecContext runs a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st, ok := tx.db.prepared[query]; ok && tx.writable {
+	ctx = tx.context(ctx)
+	if st := tx.stmt(query); st != nil {
 		return tx.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
 	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query expected to return at most one row in the transaction.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = tx.context(ctx)
+	if st := tx.stmt(query); st != nil {
+		return tx.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = tx.context(ctx)
+	if st := tx.stmt(query); st != nil {
+		return tx.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+func (tx *Tx) stmt(query string) *sql.Stmt {
+	if !tx.detached {
+		return nil
+	}
+	return tx.db.w.stmt(query)
+}
+
+func (tx *Tx) context(ctx context.Context) context.Context {
+	if tx.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // maxTxAttempts bounds the retries of a transaction that lost a serialization race or a deadlock.
 const maxTxAttempts = 8
 
 // update runs fn in a write transaction and commits it, retrying the whole function when the
-// database reports a serialization failure or a deadlock. fn must not have effects outside tx.
+// database reports a serialization failure or a deadlock. fn must not have effects outside tx,
+// and on SQLite it runs on the writer goroutine (writer.go), grouped with other transactions.
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.w != nil {
+		return db.retry(ctx, func() error { return db.submit(ctx, fn) })
+	}
+	return db.retry(ctx, func() error { return db.updateAlone(ctx, fn) })
+}
+
+// retry runs once until it succeeds, fails for good, or has been tried maxTxAttempts times.
+func (db *DB) retry(ctx context.Context, once func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.updateOnce(ctx, fn)
+		err := once()
 		if err = db.badText(err); err == nil || !db.dialect.retryable(err) || attempt == maxTxAttempts {
 			return err
 		}
@@ -208,14 +249,14 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 }
 
-func (db *DB) updateOnce(ctx context.Context, fn func(tx *Tx) error) error {
+// updateAlone runs fn in a transaction of its own on the writer pool and commits it.
+func (db *DB) updateAlone(ctx context.Context, fn func(tx *Tx) error) error {
 	sqlTx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{Tx: sqlTx, db: db, now: db.Now(), writable: true}
-	if err := fn(tx); err != nil {
+	if err := fn(&Tx{Tx: sqlTx, db: db, now: db.Now()}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {

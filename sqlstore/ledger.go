@@ -37,7 +37,7 @@ func (tx *Tx) closeAccount(ctx context.Context, account string) error {
 	return nil
 }
 
-// The statements of every ledger transaction; hotStatements prepares them once.
+// The statements of every ledger transaction.
 const (
 	// A debit may not take the balance below zero, a credit may not overflow it; neither
 	// expression can overflow for an amount that LedgerTx.Validate let through.
@@ -72,11 +72,6 @@ func insertLedgerTxWithPostings(n int) string {
 		fmt.Fprintf(&b, "($1, $%d, $%d, $2)", 7+2*i, 8+2*i)
 	}
 	return b.String()
-}
-
-// hotStatements are the statements every money movement runs, worth preparing once.
-func hotStatements() []string {
-	return []string{debitBalance, creditBalance, insertLedgerTx, insertPostings(2), insertPostings(3), insertPostings(4)}
 }
 
 // post writes one balanced ledger transaction: for each materialized account, in sorted order so
