@@ -219,9 +219,15 @@ func (tx *Tx) saveJob(ctx context.Context, j *justpay.Job, from string) error {
 	if j.Output != nil {
 		output = string(j.Output)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = $1, provider_id = $2, output = $3, expires_at = $4, accepted_at = $5,
-		delivered_at = $6, finished_at = $7, updated_at = $8 WHERE id = $9 AND status = $10`,
-		j.Status, j.ProviderID, output, j.ExpiresAt, j.AcceptedAt, j.DeliveredAt, j.FinishedAt, tx.now, j.ID, from)
+	// Only an open job gets its provider; setting the column otherwise would rewrite its index
+	// entry on every change of status for nothing.
+	args := []any{j.Status, output, j.ExpiresAt, j.AcceptedAt, j.DeliveredAt, j.FinishedAt, tx.now, j.ID, from}
+	setProvider := ""
+	if from == justpay.JobOpen {
+		setProvider, args = ", provider_id = $10", append(args, j.ProviderID)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = $1, output = $2, expires_at = $3, accepted_at = $4,
+		delivered_at = $5, finished_at = $6, updated_at = $7`+setProvider+` WHERE id = $8 AND status = $9`, args...)
 	if err != nil {
 		return fmt.Errorf("update job: %w", err)
 	}
