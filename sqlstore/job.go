@@ -270,7 +270,8 @@ func (s *Store) act(ctx context.Context, agentID, id, action string, change func
 // job path keeps (job, service, queued jobs, agents, balances) so that concurrent transactions
 // on PostgreSQL never wait for each other in a cycle: the status is saved (the job row is locked
 // already); a slot it freed goes to the oldest queued job of its service; a finished job's escrow
-// is paid out or refunded; the parties are notified.
+// is paid out or refunded (and an open job's pending applications rejected); the parties are
+// notified.
 func (tx *Tx) commitJob(ctx context.Context, j *justpay.Job, from string) error {
 	if err := tx.saveJob(ctx, j, from); err != nil {
 		return err
@@ -278,6 +279,13 @@ func (tx *Tx) commitJob(ctx context.Context, j *justpay.Job, from string) error 
 	if j.ServiceID != "" && isRunning(from) && !isRunning(j.Status) {
 		if err := tx.promoteQueued(ctx, j.ServiceID); err != nil {
 			return err
+		}
+	}
+	if from == justpay.JobOpen && j.Finished() {
+		// Cancelled or expired while open: nobody got the job.
+		if _, err := tx.ExecContext(ctx, `UPDATE job_applications SET status = $1 WHERE job_id = $2 AND status = $3`,
+			justpay.ApplicationRejected, j.ID, justpay.ApplicationPending); err != nil {
+			return fmt.Errorf("reject applications: %w", err)
 		}
 	}
 	if j.Finished() {

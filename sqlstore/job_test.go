@@ -1212,6 +1212,9 @@ func TestOpenJob(t *testing.T) {
 			if a := env.agent(t, alice.ID); a.ExpiredJobs != 0 {
 				t.Fatalf("an applicant is charged an expired job")
 			}
+			if got := env.mustFind(t, client.ID, j.ID, justpay.JobExpired); len(got.Applications) != 1 || got.Applications[0].Status != justpay.ApplicationRejected {
+				t.Fatalf("applications of an expired job: %+v, want the one rejected", got.Applications)
+			}
 		})
 		sqlstoretest.MustVerify(t, env.DB)
 	})
