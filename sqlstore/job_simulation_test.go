@@ -463,6 +463,13 @@ func (g *jsGroup) move(j *jsJob, status string, now time.Time) {
 		if status == justpay.JobExpired && from == justpay.JobAccepted {
 			j.provider.expired++
 		}
+		if from == justpay.JobOpenState { // nobody got it: every pending application is rejected
+			for _, a := range j.apps {
+				if a.status == justpay.ApplicationPending {
+					a.status = justpay.ApplicationRejected
+				}
+			}
+		}
 	}
 }
 
