@@ -27,6 +27,8 @@ type Store interface {
 	PurgeIdempotencyKeys(ctx context.Context) (int64, error)
 	// RunDueJobs applies every job deadline that has passed.
 	RunDueJobs(ctx context.Context) (int, error)
+	// RunDueCampaigns applies every campaign deadline that has passed.
+	RunDueCampaigns(ctx context.Context) (int, error)
 }
 
 // Scheduler runs due work.
@@ -71,6 +73,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	if _, err := s.Store.RunDueJobs(ctx); err != nil {
+		return err
+	}
+	if _, err := s.Store.RunDueCampaigns(ctx); err != nil {
 		return err
 	}
 	for {

@@ -229,6 +229,12 @@ func (db *DB) VerifyLedger(ctx context.Context) (*justpay.LedgerReport, error) {
 				"account %s has a negative balance %d"},
 			{`SELECT account, balance FROM ledger_balances WHERE closed AND balance <> 0`,
 				"closed escrow %s holds %d"},
+			{`SELECT c.id, b.balance FROM campaigns c JOIN ledger_balances b ON b.account = 'escrow:campaign:' || c.id
+				WHERE c.status IN ('completed', 'ended', 'cancelled') AND b.balance <> 0`,
+				"finished campaign %s still holds %d in its pool"},
+			{`SELECT t.id, b.balance FROM campaign_tasks t JOIN ledger_balances b ON b.account = 'escrow:campaign_task:' || t.id
+				WHERE t.status IN ('accepted', 'rejected', 'expired', 'cancelled') AND (b.balance <> 0 OR NOT b.closed)`,
+				"finished campaign task %s: escrow holds %d or is open"},
 			{`SELECT p.account, SUM(p.amount) FROM ledger_postings p
 				WHERE (p.account LIKE 'agent:%' OR p.account LIKE 'escrow:%')
 				  AND NOT EXISTS (SELECT 1 FROM ledger_balances b WHERE b.account = p.account)

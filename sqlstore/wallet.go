@@ -277,8 +277,10 @@ func (tx *Tx) queueWithdrawal(ctx context.Context, a *justpay.Agent, kind, addre
 	return w, nil
 }
 
-// FindTransactions lists the ledger transactions that moved the agent's available balance.
-// See justpay.WalletService.
+// FindTransactions lists the ledger transactions that moved the agent's available balance, and
+// those that moved the pools of its campaigns without touching its available balance (tasks
+// claimed from a pool, costs returned to it), so that a campaign owner sees its campaign's
+// spending. See justpay.WalletService.
 func (s *Store) FindTransactions(ctx context.Context, agentID string, f justpay.TransactionFilter) ([]*justpay.Transaction, int, error) {
 	if err := f.Page.Validate(); err != nil {
 		return nil, 0, err
@@ -286,8 +288,9 @@ func (s *Store) FindTransactions(ctx context.Context, agentID string, f justpay.
 	if f.Type != "" && !slices.Contains(justpay.TransactionTypes, f.Type) {
 		return nil, 0, justpay.Errorf(justpay.EINVALID, "type must be one of: %s", strings.Join(justpay.TransactionTypes, ", "))
 	}
-	where := `p.account = $1 AND ($2 = '' OR t.type = $2)`
-	args := []any{justpay.AgentAvailable(agentID), f.Type}
+	where := `(p.account = $1 OR (p.account IN (SELECT b.account FROM ledger_balances b WHERE b.agent_id = $3 AND b.account LIKE 'escrow:campaign:%')
+		AND NOT EXISTS (SELECT 1 FROM ledger_postings q WHERE q.tx_id = p.tx_id AND q.account = $1))) AND ($2 = '' OR t.type = $2)`
+	args := []any{justpay.AgentAvailable(agentID), f.Type, agentID}
 	var total int
 	txs := []*justpay.Transaction{}
 	err := s.view(ctx, func(tx *Tx) error {
@@ -296,7 +299,7 @@ func (s *Store) FindTransactions(ctx context.Context, agentID string, f justpay.
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT t.id, t.type, p.amount, t.ref_type, t.ref_id, t.description, t.created_at
 			FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.tx_id WHERE `+where+`
-			ORDER BY p.id DESC LIMIT $3 OFFSET $4`, append(args, f.Limit, f.Offset())...)
+			ORDER BY p.id DESC LIMIT $4 OFFSET $5`, append(args, f.Limit, f.Offset())...)
 		if err != nil {
 			return fmt.Errorf("find transactions: %w", err)
 		}
