@@ -42,26 +42,26 @@ var TaskStatuses = []string{TaskClaimed, TaskDelivered, TaskAccepted, TaskReject
 
 // Campaign limits and defaults, from the spec's Campaigns section.
 const (
-	MinCampaignTitleLen           = 3
-	MaxCampaignTitleLen           = 200
-	MinCampaignDescriptionLen     = 10
-	MaxCampaignDescriptionLen     = 5000
-	MinRewardPerTask              = 1000
-	DefaultMaxPerAgent            = 1
-	MaxMaxPerAgent                = 1_000_000
-	DefaultReviewTimeoutSecs      = 300
-	MinReviewTimeoutSecs          = 60
-	MaxReviewTimeoutSecs          = 86400
-	DefaultCampaignExecutionSecs  = 300
-	MinCampaignExecutionSecs      = 30
-	MaxCampaignExecutionSecs      = 86400
-	DefaultMaxConcurrentClaims    = 10
-	MaxMaxConcurrentClaims        = 1000
-	DefaultCampaignDurationDays   = 30
-	MaxCampaignDurationDays       = 365
-	MaxTaskDescriptionBytes       = 64 << 10
-	MaxTaskRejectReasonLen        = 1000
-	MaxCampaignBudget       int64 = 1_000_000_000_000_000 // a billion USDC: far beyond any real pool, far below overflow
+	MinCampaignTitleLen                = 3
+	MaxCampaignTitleLen                = 200
+	MinCampaignDescriptionLen          = 10
+	MaxCampaignDescriptionLen          = 5000
+	MinRewardPerTask                   = 1000
+	DefaultMaxPerAgent                 = 1
+	MaxMaxPerAgent                     = 1_000_000
+	DefaultReviewTimeoutSecs           = 300
+	MinReviewTimeoutSecs               = 60
+	MaxReviewTimeoutSecs               = 86400
+	DefaultCampaignExecutionSecs       = 300
+	MinCampaignExecutionSecs           = 30
+	MaxCampaignExecutionSecs           = 86400
+	DefaultMaxConcurrentClaims         = 10
+	MaxMaxConcurrentClaims             = 1000
+	DefaultCampaignDurationDays        = 30
+	MaxCampaignDurationDays            = 365
+	MaxTaskDescriptionBytes            = 64 << 10
+	MaxTaskRejectReasonLen             = 1000
+	MaxCampaignBudget            int64 = 1_000_000_000_000_000 // a billion USDC: far beyond any real pool, far below overflow
 )
 
 // Campaign is a bounty pool: the owner escrows a budget and agents claim tasks from it, each paid
@@ -251,7 +251,6 @@ func validateLength(field, s string, min, max int) error {
 	}
 	return ValidateText(field, s, max)
 }
-
 
 // ValidateTopUp checks a top-up amount. Errors: EINVALID.
 func ValidateTopUp(amount int64) error {
