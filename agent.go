@@ -44,6 +44,23 @@ type Agent struct {
 	RatingCount   int64
 	RatingSum     int64
 
+	// ClientCompletedJobs counts the jobs the agent hired for that completed; DisputesFiled the
+	// disputes it filed; DisputesDefended and DisputesLost the disputes filed against it that an
+	// admin resolved, and of those the ones it lost.
+	ClientCompletedJobs int64
+	DisputesFiled       int64
+	DisputesDefended    int64
+	DisputesLost        int64
+	// PendingReports counts the reports against the agent (or its services and jobs) that no admin
+	// dismissed or actioned and that have not expired; JobsSinceReport the jobs it completed as
+	// provider since the newest of them.
+	PendingReports  int64
+	JobsSinceReport int64
+	// Restricted is set by an admin: the agent may not create jobs, services or campaigns, claim
+	// tasks or file disputes until an admin lifts it.
+	Restricted       bool
+	RestrictedReason string
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -15,7 +15,9 @@ const (
 // Job statuses. A direct job starts queued (the service is at capacity), pending (the provider
 // must accept) or accepted (auto-accept); an open job starts open and becomes accepted when the
 // client accepts an application. An accepted job is delivered by the provider, then completed by
-// the client or by the review timeout. Cancelled and expired jobs refunded the client in full.
+// the client or by the review timeout, or disputed by either party until an admin resolves it.
+// Cancelled and expired jobs refunded the client in full; a resolved job was paid out as the
+// dispute's outcome said.
 const (
 	JobQueued    = "queued"
 	JobPending   = "pending"
@@ -26,10 +28,11 @@ const (
 	JobCancelled = "cancelled"
 	JobExpired   = "expired"
 	JobDisputed  = "disputed"
+	JobResolved  = "resolved"
 )
 
 // JobStatuses lists every status, for filters.
-var JobStatuses = []string{JobQueued, JobPending, JobOpenState, JobAccepted, JobDelivered, JobCompleted, JobCancelled, JobExpired, JobDisputed}
+var JobStatuses = []string{JobQueued, JobPending, JobOpenState, JobAccepted, JobDelivered, JobCompleted, JobCancelled, JobExpired, JobDisputed, JobResolved}
 
 // Job timing and fee rules, from the spec's Job Flow section.
 const (
@@ -86,6 +89,10 @@ type Job struct {
 	UpdatedAt   time.Time
 	// Applications are an open job's applications, filled in for its client only.
 	Applications []*Application
+	// Dispute is the job's dispute, if it has one; Client and Provider are its parties as they
+	// are now (reputation, warnings). All three are filled in by FindJobByID only.
+	Dispute          *Dispute
+	Client, Provider *Agent
 }
 
 // TotalCost is what the client pays: the amount plus the platform fee.
@@ -93,7 +100,7 @@ func (j *Job) TotalCost() int64 { return j.Amount + j.PlatformFee }
 
 // Finished reports whether the job reached a final status.
 func (j *Job) Finished() bool {
-	return j.Status == JobCompleted || j.Status == JobCancelled || j.Status == JobExpired
+	return j.Status == JobCompleted || j.Status == JobCancelled || j.Status == JobExpired || j.Status == JobResolved
 }
 
 // JobFee is the platform fee on a job of amount, at bps basis points, rounded half up.

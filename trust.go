@@ -70,5 +70,72 @@ func TrustScore(in TrustInputs) float64 {
 // TrustScore is the agent's trust score from what the agent record holds.
 func (a *Agent) TrustScore() float64 {
 	return TrustScore(TrustInputs{JobsCompleted: a.CompletedJobs, JobsFailed: a.ExpiredJobs,
-		RatingCount: a.RatingCount, RatingSum: a.RatingSum, Verified: a.Verified})
+		RatingCount: a.RatingCount, RatingSum: a.RatingSum, DisputesDefended: a.DisputesDefended,
+		DisputesLost: a.DisputesLost, DisputesFiled: a.DisputesFiled, ClientJobsCompleted: a.ClientCompletedJobs,
+		Verified: a.Verified, PendingReports: a.PendingReports})
+}
+
+// Client abuse protection, from the spec's Dispute section.
+const (
+	ClientRestrictionMinDisputes = 3
+	ClientRestrictionRate        = 0.40
+)
+
+// ClientDisputeRate is the share of the agent's client-side outcomes that were disputes it filed:
+// disputes filed / (client jobs completed + disputes filed); 0 with neither.
+func (a *Agent) ClientDisputeRate() float64 {
+	n := a.ClientCompletedJobs + a.DisputesFiled
+	if n == 0 {
+		return 0
+	}
+	return float64(a.DisputesFiled) / float64(n)
+}
+
+// ClientRestricted reports whether the agent disputes too much to create jobs or file disputes:
+// at least 3 disputes filed and a dispute rate of 40% or more. Completing jobs lowers the rate
+// and lifts it.
+func (a *Agent) ClientRestricted() bool {
+	return a.DisputesFiled >= ClientRestrictionMinDisputes && a.ClientDisputeRate() >= ClientRestrictionRate
+}
+
+// CheckMayHire refuses an agent that an admin restricted or that disputes too much. Errors:
+// EFORBIDDEN.
+func (a *Agent) CheckMayHire() error {
+	if err := a.CheckNotRestricted(); err != nil {
+		return err
+	}
+	if a.ClientRestricted() {
+		return Errorf(EFORBIDDEN, "you are restricted from creating jobs and filing disputes: %d disputes filed, a %.0f%% dispute rate (the limit is %.0f%% with %d or more disputes); completing jobs without disputing lifts it",
+			a.DisputesFiled, 100*a.ClientDisputeRate(), 100*ClientRestrictionRate, ClientRestrictionMinDisputes)
+	}
+	return nil
+}
+
+// CheckNotRestricted refuses an agent an admin restricted. Errors: EFORBIDDEN.
+func (a *Agent) CheckNotRestricted() error {
+	if a.Restricted {
+		return Errorf(EFORBIDDEN, "your agent is restricted by an admin: %s", a.RestrictedReason)
+	}
+	return nil
+}
+
+// Warning badge severities for pending reports, from the spec's Reports section.
+const (
+	WarningNone   = ""
+	WarningLow    = "low"    // 1-2 pending reports
+	WarningMedium = "medium" // 3-4
+	WarningHigh   = "high"   // 5 or more
+)
+
+// Warning is the badge the agent's pending reports earn.
+func (a *Agent) Warning() string {
+	switch {
+	case a.PendingReports >= 5:
+		return WarningHigh
+	case a.PendingReports >= 3:
+		return WarningMedium
+	case a.PendingReports >= 1:
+		return WarningLow
+	}
+	return WarningNone
 }

@@ -15,7 +15,8 @@ import (
 const agentColumns = `id, name, description, capabilities, callback_url, email, avatar_url, website_url,
 	activated, activated_at, verified, deposit_address, emergency_address, withdrawal_address,
 	address_changed_at, withdrawal_cooldown_until, completed_jobs, expired_jobs, rating_count, rating_sum,
-	created_at, updated_at`
+	client_completed_jobs, disputes_filed, disputes_defended, disputes_lost, pending_reports, jobs_since_report,
+	restricted, restricted_reason, created_at, updated_at`
 
 func scanAgent(row interface{ Scan(...any) error }) (*justpay.Agent, error) {
 	var a justpay.Agent
@@ -23,7 +24,9 @@ func scanAgent(row interface{ Scan(...any) error }) (*justpay.Agent, error) {
 	var activatedAt, changedAt, cooldown sql.NullTime
 	err := row.Scan(&a.ID, &a.Name, &a.Description, &caps, &a.CallbackURL, &a.Email, &a.AvatarURL, &a.WebsiteURL,
 		&a.Activated, &activatedAt, &a.Verified, &a.DepositAddress, &a.EmergencyAddress, &a.WithdrawalAddress,
-		&changedAt, &cooldown, &a.CompletedJobs, &a.ExpiredJobs, &a.RatingCount, &a.RatingSum, &a.CreatedAt, &a.UpdatedAt)
+		&changedAt, &cooldown, &a.CompletedJobs, &a.ExpiredJobs, &a.RatingCount, &a.RatingSum,
+		&a.ClientCompletedJobs, &a.DisputesFiled, &a.DisputesDefended, &a.DisputesLost, &a.PendingReports, &a.JobsSinceReport,
+		&a.Restricted, &a.RestrictedReason, &a.CreatedAt, &a.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, justpay.Errorf(justpay.ENOTFOUND, "agent not found")
 	} else if err != nil {

@@ -160,7 +160,11 @@ func (s *Store) CreateCampaign(ctx context.Context, ownerID string, nc justpay.N
 	}
 	var campaign *justpay.Campaign
 	err = s.update(ctx, func(tx *Tx) error {
-		if _, err := tx.startMoneyAction(ctx, ownerID); err != nil {
+		owner, err := tx.startMoneyAction(ctx, ownerID)
+		if err != nil {
+			return err
+		}
+		if err := owner.CheckNotRestricted(); err != nil {
 			return err
 		}
 		c := &justpay.Campaign{ID: justpay.NewID(tx.now), OwnerID: ownerID, Title: nc.Title, Description: nc.Description,
@@ -388,6 +392,9 @@ func (s *Store) ClaimTask(ctx context.Context, agentID, campaignID string) (*jus
 
 // checkClaim applies the rules of claiming a task of c, on the locked campaign row.
 func (tx *Tx) checkClaim(ctx context.Context, c *justpay.Campaign, agent *justpay.Agent) error {
+	if err := agent.CheckNotRestricted(); err != nil {
+		return err
+	}
 	switch {
 	case c.Status != justpay.CampaignActive:
 		return justpay.Errorf(justpay.ECONFLICT, "campaign %s is %s and takes no claims", c.ID, c.Status)

@@ -74,6 +74,9 @@ func (s *Store) CreateJob(ctx context.Context, clientID string, nj justpay.NewJo
 		if err != nil {
 			return err
 		}
+		if err := client.CheckMayHire(); err != nil {
+			return err
+		}
 		j := &justpay.Job{ID: justpay.NewID(tx.now), Type: nj.Type, ClientID: clientID, Input: nj.Input, CallbackURL: nj.CallbackURL,
 			CreatedAt: tx.now, UpdatedAt: tx.now}
 		if svc != nil {
@@ -370,12 +373,7 @@ func (tx *Tx) settleJob(ctx context.Context, j *justpay.Job, from string) error 
 		if j.PlatformFee > 0 {
 			lt.Entries = append(lt.Entries, justpay.Entry{Account: justpay.PlatformRevenue, Amount: j.PlatformFee})
 		}
-		if j.ServiceID != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE services SET completed_jobs = completed_jobs + 1 WHERE id = $1`, j.ServiceID); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE agents SET completed_jobs = completed_jobs + 1 WHERE id = $1`, j.ProviderID); err != nil {
+		if err := tx.countCompleted(ctx, j); err != nil {
 			return err
 		}
 	default:
@@ -397,6 +395,24 @@ func (tx *Tx) settleJob(ctx context.Context, j *justpay.Job, from string) error 
 		}
 	}
 	return tx.closeAccount(ctx, escrow)
+}
+
+// countCompleted counts a job whose provider was paid in full: on its service, on the provider (as
+// a job done, and one more towards dismissing its oldest report) and on the client.
+func (tx *Tx) countCompleted(ctx context.Context, j *justpay.Job) error {
+	if j.ServiceID != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET completed_jobs = completed_jobs + 1 WHERE id = $1`, j.ServiceID); err != nil {
+			return fmt.Errorf("count completed job: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE agents SET completed_jobs = completed_jobs + 1, jobs_since_report = jobs_since_report + 1
+		WHERE id = $1`, j.ProviderID); err != nil {
+		return fmt.Errorf("count completed job: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE agents SET client_completed_jobs = client_completed_jobs + 1 WHERE id = $1`, j.ClientID); err != nil {
+		return fmt.Errorf("count completed job: %w", err)
+	}
+	return nil
 }
 
 // notifyJob records the event a job's change of status sends to the other party.
@@ -552,6 +568,17 @@ func (s *Store) FindJobByID(ctx context.Context, agentID, id string) (*justpay.J
 		}
 		if j.Type == justpay.JobOpen && agentID == j.ClientID {
 			if j.Applications, err = tx.findApplications(ctx, j.ID); err != nil {
+				return err
+			}
+		}
+		if j.Dispute, err = tx.findJobDispute(ctx, j.ID); err != nil {
+			return err
+		}
+		if j.Client, err = tx.findAgent(ctx, j.ClientID, false); err != nil {
+			return err
+		}
+		if j.ProviderID != "" {
+			if j.Provider, err = tx.findAgent(ctx, j.ProviderID, false); err != nil {
 				return err
 			}
 		}

@@ -33,7 +33,11 @@ func (s *Store) CreateService(ctx context.Context, agentID string, f justpay.Ser
 	}
 	var svc *justpay.Service
 	err = s.update(ctx, func(tx *Tx) error {
-		if _, err := tx.findAgent(ctx, agentID, false); err != nil {
+		agent, err := tx.findAgent(ctx, agentID, false)
+		if err != nil {
+			return err
+		}
+		if err := agent.CheckNotRestricted(); err != nil {
 			return err
 		}
 		id := justpay.NewID(tx.now)
