@@ -45,7 +45,10 @@ func jsonRaw(b []byte) string {
 // The selector byte picks: bits 0-3 the endpoint, bits 4-5 the caller (main, main, fresh, none),
 // bit 6 the endpoint's template (a well-formed body around the fuzzed bytes) instead of the raw
 // bytes, bit 7 an Idempotency-Key made from the input, so that a repeated input is replayed.
-// In the body, $DEPOSIT, $FRESH, $WALLET, $ADDRESS and $EMERGENCY stand for real addresses.
+// In the body, $DEPOSIT, $FRESH, $WALLET, $ADDRESS and $EMERGENCY stand for real addresses; in
+// the campaign endpoints' paths, $MINE is a campaign of the main agent, $THEIRS one of another
+// agent, $TASK the main agent's task on $THEIRS and $THEIRTASK the other agent's delivered task
+// on $MINE.
 //
 // The database is opened once per fuzzing process, not per input: inputs change its state, which
 // is the point (panic empties the wallet, clock advances end cooldowns and send withdrawals); every
@@ -71,6 +74,15 @@ func FuzzWriteEndpoints(f *testing.F) {
 		}},
 		{method: "POST", path: "/dev/clock/advance", template: func(b []byte) string { return `{"seconds":` + jsonRaw(b) + `}` }},
 		{method: "DELETE", path: "/api/v1/auth/keys/", pathArg: true},
+		{method: "POST", path: "/api/v1/campaigns", template: func(b []byte) string {
+			return `{"title":"Fuzzed pool","description":` + jsonString(b) + `,"category":"fuzz","rewardPerTask":` + jsonRaw(b) +
+				`,"totalBudget":` + jsonRaw(b) + `}`
+		}},
+		{method: "POST", path: "/api/v1/campaigns/$THEIRS/claim", template: none},
+		{method: "POST", path: "/api/v1/campaigns/$THEIRS/tasks/$TASK/deliver", template: func(b []byte) string { return `{"output":` + jsonRaw(b) + `}` }},
+		{method: "POST", path: "/api/v1/campaigns/$MINE/top-up", template: func(b []byte) string { return `{"amount":` + jsonRaw(b) + `}` }},
+		{method: "POST", path: "/api/v1/campaigns/$MINE/tasks/$THEIRTASK/reject", template: func(b []byte) string { return `{"reason":` + jsonString(b) + `}` }},
+		{method: "POST", path: "/api/v1/campaigns/$MINE/", pathArg: true},
 	}
 	seeds := [][]string{
 		{ // register
@@ -101,6 +113,20 @@ func FuzzWriteEndpoints(f *testing.F) {
 		},
 		{`{"seconds":1}`, `{"seconds":86400}`, `{"seconds":31622400}`, `{"seconds":31622401}`, `{"seconds":0}`, `{"seconds":-1}`, `{"seconds":1.5}`, `{"seconds":"1"}`, `{}`},
 		{`nope`, ``, "\x00", "\xff\xfe", `c00000000000000000000000`, `../keys`, strings.Repeat("k", 300)},
+		{ // create a campaign
+			`{"title":"Fuzz pool","description":"Claim a task and say hi","category":"fuzz","rewardPerTask":1000,"totalBudget":5000,"maxPerAgent":5}`,
+			`{"title":"Fuzz pool","description":"Claim a task and say hi","category":"fuzz","rewardPerTask":1000,"totalBudget":999999999}`,
+			`{"title":"Fuzz pool","description":"Claim a task and say hi","category":"fuzz","rewardPerTask":1000,"totalBudget":1000000000000001}`,
+			`{"title":"Fuzz pool","description":"Claim a task and say hi","category":"fuzz","rewardPerTask":999,"totalBudget":5000}`,
+			`{"title":"Fuzz pool","description":"Claim a task and say hi","category":"fuzz","rewardPerTask":1000.5,"totalBudget":5000}`,
+			`{"title":"Fuzz pool","description":"Claim a task and say hi","category":"fuzz","rewardPerTask":1000,"totalBudget":5000,"dailyLimitPerAgent":null,"taskDescription":{"a":[1,null]}}`,
+			`{"title":"x"}`, `{}`, `[]`, ``, `{"title":"Fuzz pool","status":"active"}`,
+		},
+		{``, `{}`, `{"campaignId":"$THEIRS"}`, `null`},
+		{`{"output":{"tweet_url":"https://x.example/1"}}`, `{"output":null}`, `{}`, `{"output":"a\u0000b"}`, `{"output":1,"status":"accepted"}`},
+		{`{"amount":1000}`, `{"amount":0}`, `{"amount":-1}`, `{"amount":1.5}`, `{"amount":"1000"}`, `{"amount":1000000000000000}`, `{"amount":9223372036854775807}`, `{}`},
+		{`{"reason":"wrong hashtag"}`, `{"reason":""}`, `{}`, `{"reason":5}`, `{"reason":"` + strings.Repeat("r", 1001) + `"}`},
+		{`pause`, `resume`, `claim`, `top-up`, `tasks`, `nope`, ``, "\x00", `cancel`},
 	}
 	// Seeds for the templates (selector bit 6), by endpoint.
 	templated := [][]string{
@@ -114,9 +140,15 @@ func FuzzWriteEndpoints(f *testing.F) {
 		{"25000000", "500000", "1000000000000000", "1000000000000001", "0", "-1"},
 		{"1", "60", "86400", "31622400", "31622401", "0", "1.5"},
 		{},
+		{"1000", "5000", "999", "1000000000000001", "-1", "1e3", ""},
+		{""},
+		{`{"tweet_url":"https://x.example/2"}`, `"done"`, `null`, ``, `[`},
+		{"1000", "0", "1000000000000000", "1000000000000001", "-1", "1.5", ""},
+		{"wrong hashtag", "", "\x00", strings.Repeat("r", 1001)},
+		{},
 	}
 	// Money first: the address changes come last so that they do not block the seeded withdrawals.
-	for _, i := range []int{4, 6, 7, 5, 8, 0, 1, 2, 9, 3} {
+	for _, i := range []int{4, 6, 7, 5, 8, 0, 1, 2, 10, 11, 12, 13, 14, 9, 3, 15} {
 		for j, body := range templated[i] {
 			f.Add(byte(i)|0x40|byte(j%2)<<7, []byte(body))
 		}
@@ -131,8 +163,16 @@ func FuzzWriteEndpoints(f *testing.F) {
 	main, emergency, address := a.withAddress(f, "fuzz-main", 100*usdc)
 	fresh := a.register(f, "fuzz-fresh")
 	wallet := sqlstoretest.NewWallet(f)
+	other, _ := a.activated(f, "fuzz-other", 100*usdc)
+	campaign := map[string]any{"title": "Fuzz pool", "description": "Claim a task and say hi", "category": "fuzz", "rewardPerTask": 1000,
+		"totalBudget": 1_000_000, "maxPerAgent": 1_000_000, "maxConcurrentClaims": 1000, "autoAccept": false, "maxExecutionTimeSecs": 86400}
+	mine := str(a.must(f, http.StatusCreated, "POST", "/api/v1/campaigns", main.Key, campaign)["id"])
+	theirs := str(a.must(f, http.StatusCreated, "POST", "/api/v1/campaigns", other.Key, campaign)["id"])
+	task := str(a.must(f, http.StatusCreated, "POST", "/api/v1/campaigns/"+theirs+"/claim", main.Key, nil)["id"])
+	theirTask := str(a.must(f, http.StatusCreated, "POST", "/api/v1/campaigns/"+mine+"/claim", other.Key, nil)["id"])
+	a.must(f, http.StatusOK, "POST", "/api/v1/campaigns/"+mine+"/tasks/"+theirTask+"/deliver", other.Key, map[string]any{"output": "hi"})
 	vars := strings.NewReplacer("$DEPOSIT", main.Deposit, "$FRESH", fresh.Deposit, "$WALLET", wallet,
-		"$ADDRESS", address, "$EMERGENCY", emergency)
+		"$ADDRESS", address, "$EMERGENCY", emergency, "$MINE", mine, "$THEIRS", theirs, "$THEIRTASK", theirTask, "$TASK", task)
 	f.Cleanup(func() { sqlstoretest.MustVerify(f, a.DB) })
 
 	const verifyEvery, maintainEvery = 50, 20
@@ -140,7 +180,7 @@ func FuzzWriteEndpoints(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sel byte, body []byte) {
 		inputs++
 		ep := endpoints[int(sel&0x0f)%len(endpoints)]
-		rq := request{Method: ep.method, Path: ep.path, Header: http.Header{}}
+		rq := request{Method: ep.method, Path: vars.Replace(ep.path), Header: http.Header{}}
 		switch {
 		case ep.pathArg:
 			rq.Path += url.PathEscape(string(body))

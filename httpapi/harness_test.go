@@ -66,6 +66,7 @@ func newAPI(tb testing.TB, b sqlstoretest.Backend, limits httpapi.RateLimits) *a
 		Stats:       env.Store,
 		Services:    env.Store,
 		Jobs:        env.Store,
+		Campaigns:   env.Store,
 		Idempotency: env.Store,
 		Admin:       sqlstore.AdminTokens{DB: env.DB, Static: adminToken},
 		Dev: devTools{env: env, sched: &scheduler.Scheduler{

@@ -95,6 +95,21 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/jobs/{id}/applications/{appId}/accept", access: accessActivated, idempotent: true, handler: s.handleAcceptApplication},
 		{pattern: "POST /api/v1/jobs/{id}/rate", access: accessActivated, handler: s.handleRateJob},
 
+		// Campaigns (bounty pools).
+		{pattern: "POST /api/v1/campaigns", access: accessActivated, idempotent: true, handler: s.handleCreateCampaign},
+		{pattern: "GET /api/v1/campaigns", access: accessActivated, handler: s.handleListMyCampaigns},
+		{pattern: "GET /api/v1/campaigns/discover", access: accessPublic, publicLimit: true, handler: s.handleDiscoverCampaigns},
+		{pattern: "GET /api/v1/campaigns/{id}", access: accessPublic, handler: s.handleGetCampaign},
+		{pattern: "POST /api/v1/campaigns/{id}/claim", access: accessActivated, idempotent: true, handler: s.handleClaimTask},
+		{pattern: "GET /api/v1/campaigns/{id}/tasks", access: accessActivated, handler: s.handleListTasks},
+		{pattern: "POST /api/v1/campaigns/{id}/tasks/{taskId}/deliver", access: accessActivated, idempotent: true, handler: s.handleDeliverTask},
+		{pattern: "POST /api/v1/campaigns/{id}/tasks/{taskId}/accept", access: accessActivated, idempotent: true, handler: s.handleAcceptTask},
+		{pattern: "POST /api/v1/campaigns/{id}/tasks/{taskId}/reject", access: accessActivated, idempotent: true, handler: s.handleRejectTask},
+		{pattern: "POST /api/v1/campaigns/{id}/top-up", access: accessActivated, idempotent: true, handler: s.handleTopUpCampaign},
+		{pattern: "POST /api/v1/campaigns/{id}/pause", access: accessActivated, handler: s.handlePauseCampaign},
+		{pattern: "POST /api/v1/campaigns/{id}/resume", access: accessActivated, handler: s.handleResumeCampaign},
+		{pattern: "POST /api/v1/campaigns/{id}/cancel", access: accessActivated, idempotent: true, handler: s.handleCancelCampaign},
+
 		// Platform.
 		{pattern: "GET /api/v1/stats", access: accessPublic, publicLimit: true, handler: s.handleStats},
 		{pattern: "GET /healthz", access: accessPublic, handler: s.handleHealthz},

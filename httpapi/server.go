@@ -70,6 +70,8 @@ type Server struct {
 	Services justpay.ServiceService
 	// Jobs runs jobs through escrow, from creation to rating.
 	Jobs justpay.JobService
+	// Campaigns runs bounty pools: budgets escrowed up front, tasks claimed, delivered and paid.
+	Campaigns justpay.CampaignService
 	// Idempotency remembers Idempotency-Keys of money-moving POSTs.
 	Idempotency justpay.IdempotencyService
 
@@ -175,6 +177,27 @@ func (s *Server) Handler() http.Handler {
 		panic(err)
 	}
 	return s.handler
+}
+
+// viewerID identifies the caller of a public route that shows more to an authenticated agent:
+// the agent of a valid API key, or "" for anyone else. A missing, malformed or revoked key makes
+// the caller anonymous, never a 401; only a failure to check the key is an error.
+func (s *Server) viewerID(r *http.Request) (string, error) {
+	token := bearerToken(r)
+	if token == "" {
+		return "", nil
+	}
+	p, err := s.Agents.Authenticate(r.Context(), token)
+	switch {
+	case justpay.ErrorCode(err) == justpay.EUNAUTHORIZED:
+		return "", nil
+	case err != nil:
+		return "", err
+	case p == nil || p.Agent == nil:
+		return "", errors.New("httpapi: Authenticate returned no agent")
+	}
+	infoFrom(r.Context()).agentID = p.Agent.ID
+	return p.Agent.ID, nil
 }
 
 // init fills defaults and builds the handler chain, once.

@@ -202,13 +202,16 @@ func (s *Store) CreateCampaign(ctx context.Context, ownerID string, nc justpay.N
 	return campaign, err
 }
 
-// fund moves amount of budget and its fees from the owner's available balance into the pool.
+// fund moves amount of budget and its fees from the owner's available balance into the pool. The
+// fees are those of the whole budget less those already paid, so that a budget of n rewards,
+// however it was put together, escrows exactly n task costs.
 func (s *Store) fund(ctx context.Context, tx *Tx, c *justpay.Campaign, amount int64, typ string) error {
-	f := &justpay.CampaignFunding{Amount: amount, PlatformFee: justpay.CampaignFee(amount, c.RewardPerTask, s.jobFeeBps)}
 	budget, err := justpay.AddMicro(c.TotalBudget, amount)
 	if err != nil || budget > justpay.MaxCampaignBudget {
 		return justpay.Errorf(justpay.EINVALID, "a campaign's total budget may not exceed %d micro-units", justpay.MaxCampaignBudget)
 	}
+	f := &justpay.CampaignFunding{Amount: amount, PlatformFee: justpay.CampaignFee(budget, c.RewardPerTask, s.jobFeeBps) -
+		justpay.CampaignFee(c.TotalBudget, c.RewardPerTask, s.jobFeeBps)}
 	lt := justpay.Transfer(typ, justpay.AgentAvailable(c.OwnerID), campaignEscrow(c.ID), f.TotalCost())
 	lt.RefType, lt.RefID = "campaign", c.ID
 	lt.Description = fmt.Sprintf("campaign %s: budget %s + %s fees", c.ID, justpay.FormatUSDC(f.Amount), justpay.FormatUSDC(f.PlatformFee))
@@ -511,6 +514,11 @@ func (s *Store) actOnTask(ctx context.Context, campaignID, taskID string,
 		if err != nil {
 			return err
 		}
+		// At its deadline a task belongs to the scheduler (expiry, auto-accept), as a job does.
+		if t.ExpiresAt != nil && !tx.now.Before(*t.ExpiresAt) {
+			return justpay.Errorf(justpay.ECONFLICT, "task %s's deadline passed at %s; it is being %s", t.ID,
+				t.ExpiresAt.Format(time.RFC3339), map[string]string{justpay.TaskClaimed: "expired", justpay.TaskDelivered: "accepted automatically"}[t.Status])
+		}
 		if err := tx.commitTask(ctx, c, t, next); err != nil {
 			return err
 		}
@@ -800,6 +808,9 @@ func (tx *Tx) cancelRunningTasks(ctx context.Context, c *justpay.Campaign) error
 		if err != nil {
 			return err
 		}
+		if t.Status != justpay.TaskClaimed && t.Status != justpay.TaskDelivered {
+			continue // finished while we waited for its lock (on PostgreSQL)
+		}
 		if err := tx.commitTask(ctx, c, t, justpay.TaskCancelled); err != nil {
 			return err
 		}
@@ -817,6 +828,9 @@ func (s *Store) actOnCampaign(ctx context.Context, ownerID, id string, change fu
 		c, err := tx.findOwnCampaign(ctx, ownerID, id)
 		if err != nil {
 			return err
+		}
+		if !c.Finished() && !tx.now.Before(c.EndsAt) {
+			return justpay.Errorf(justpay.ECONFLICT, "campaign %s ended at %s; it is being closed", c.ID, c.EndsAt.Format(time.RFC3339))
 		}
 		if err := change(tx, c); err != nil {
 			return err

@@ -77,6 +77,7 @@ func (m *Main) serve(ctx context.Context) error {
 		Stats:       store,
 		Services:    store,
 		Jobs:        store,
+		Campaigns:   store,
 		Idempotency: store,
 		Admin:       sqlstore.AdminTokens{DB: m.db, Static: c.AdminToken},
 		Dev:         devTools{chain: chain, clock: m.clock, scheduler: sched},
