@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
 
 	"github.com/justpay/justpay"
@@ -46,20 +47,31 @@ type profileResponse struct {
 	agentReputation
 }
 
-// agentReputation is what an agent's jobs and ratings say about it, in both profiles.
+// agentReputation is what an agent's jobs, ratings, disputes and reports say about it, in both
+// profiles: its trust score, its client reputation and the warning badge of its pending reports.
 type agentReputation struct {
-	CompletedJobs int64    `json:"completedJobs"`
-	AverageRating *float64 `json:"averageRating"`
-	RatingCount   int64    `json:"ratingCount"`
-	TrustScore    float64  `json:"trustScore"`
+	CompletedJobs      int64    `json:"completedJobs"`
+	AverageRating      *float64 `json:"averageRating"`
+	RatingCount        int64    `json:"ratingCount"`
+	TrustScore         float64  `json:"trustScore"`
+	TotalDisputesFiled int64    `json:"totalDisputesFiled"`
+	ClientDisputeRate  float64  `json:"clientDisputeRate"`
+	ClientRestricted   bool     `json:"clientRestricted"`
+	PendingReportCount int64    `json:"pendingReportCount"`
+	Warning            *string  `json:"warning"`
 }
 
 func newAgentReputation(a *justpay.Agent) agentReputation {
 	return agentReputation{
-		CompletedJobs: a.CompletedJobs,
-		AverageRating: a.AverageRating(),
-		RatingCount:   a.RatingCount,
-		TrustScore:    a.TrustScore(),
+		CompletedJobs:      a.CompletedJobs,
+		AverageRating:      a.AverageRating(),
+		RatingCount:        a.RatingCount,
+		TrustScore:         a.TrustScore(),
+		TotalDisputesFiled: a.DisputesFiled,
+		ClientDisputeRate:  math.Round(a.ClientDisputeRate()*1000) / 1000,
+		ClientRestricted:   a.ClientRestricted(),
+		PendingReportCount: a.PendingReports,
+		Warning:            nullString(a.Warning()),
 	}
 }
 

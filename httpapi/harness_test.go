@@ -60,15 +60,17 @@ func newAPI(tb testing.TB, b sqlstoretest.Backend, limits httpapi.RateLimits) *a
 	env := sqlstoretest.NewEnv(tb, b)
 	logger := slog.New(slog.DiscardHandler)
 	srv := &httpapi.Server{
-		Agents:      env.Store,
-		Wallet:      env.Store,
-		Ledger:      env.Store,
-		Stats:       env.Store,
-		Services:    env.Store,
-		Jobs:        env.Store,
-		Campaigns:   env.Store,
-		Idempotency: env.Store,
-		Admin:       sqlstore.AdminTokens{DB: env.DB, Static: adminToken},
+		Agents:       env.Store,
+		Wallet:       env.Store,
+		Ledger:       env.Store,
+		Stats:        env.Store,
+		Services:     env.Store,
+		Jobs:         env.Store,
+		Campaigns:    env.Store,
+		Disputes:     env.Store,
+		AdminActions: env.Store,
+		Idempotency:  env.Store,
+		Admin:        sqlstore.AdminTokens{DB: env.DB, Static: adminToken},
 		Dev: devTools{env: env, sched: &scheduler.Scheduler{
 			Store: env.Store, Chain: env.Chain, Clock: env.Clock, Logger: logger, Interval: time.Second,
 		}},

@@ -105,6 +105,20 @@ type jobResponse struct {
 	UpdatedAt         string          `json:"updatedAt"`
 	// Applications are shown to an open job's client, and whenever the service filled them in.
 	Applications *[]applicationResponse `json:"applications,omitempty"`
+	// Dispute, ClientReputation and Warnings are in the job's details (GET /jobs/{id}) only.
+	Dispute          *disputeResponse    `json:"dispute,omitempty"`
+	ClientReputation *clientReputation   `json:"clientReputation,omitempty"`
+	Warnings         *map[string]*string `json:"warnings,omitempty"`
+}
+
+// clientReputation is the client's side of a job's details.
+type clientReputation struct {
+	AgentID            string  `json:"agentId"`
+	TrustScore         float64 `json:"trustScore"`
+	TotalDisputesFiled int64   `json:"totalDisputesFiled"`
+	ClientDisputeRate  float64 `json:"clientDisputeRate"`
+	ClientRestricted   bool    `json:"clientRestricted"`
+	JobsCompleted      int64   `json:"jobsCompleted"`
 }
 
 // newJobResponse renders j. withApplications asks for the applications block even when empty: the
@@ -137,6 +151,20 @@ func newJobResponse(j *justpay.Job, withApplications bool) jobResponse {
 	if j.Type == justpay.JobOpen {
 		window := j.ApplicationWindowSecs
 		out.ApplicationWindow = &window
+	}
+	if j.Dispute != nil {
+		d := newDisputeResponse(j.Dispute)
+		out.Dispute = &d
+	}
+	if j.Client != nil {
+		rep := newAgentReputation(j.Client)
+		out.ClientReputation = &clientReputation{AgentID: j.Client.ID, TrustScore: rep.TrustScore, TotalDisputesFiled: rep.TotalDisputesFiled,
+			ClientDisputeRate: rep.ClientDisputeRate, ClientRestricted: rep.ClientRestricted, JobsCompleted: j.Client.ClientCompletedJobs}
+		warnings := map[string]*string{"client": nullString(j.Client.Warning()), "provider": nil}
+		if j.Provider != nil {
+			warnings["provider"] = nullString(j.Provider.Warning())
+		}
+		out.Warnings = &warnings
 	}
 	if len(j.Applications) > 0 || withApplications {
 		apps := make([]applicationResponse, 0, len(j.Applications))

@@ -94,6 +94,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/jobs/{id}/apply", access: accessActivated, handler: s.handleApplyToJob},
 		{pattern: "POST /api/v1/jobs/{id}/applications/{appId}/accept", access: accessActivated, idempotent: true, handler: s.handleAcceptApplication},
 		{pattern: "POST /api/v1/jobs/{id}/rate", access: accessActivated, handler: s.handleRateJob},
+		{pattern: "POST /api/v1/jobs/{id}/dispute", access: accessActivated, idempotent: true, handler: s.handleDisputeJob},
 
 		// Campaigns (bounty pools).
 		{pattern: "POST /api/v1/campaigns", access: accessActivated, idempotent: true, handler: s.handleCreateCampaign},
@@ -116,6 +117,13 @@ func (s *Server) routes() []route {
 
 		// Admin.
 		{pattern: "GET /api/v1/admin/ledger/verify", access: accessAdmin, handler: s.handleVerifyLedger},
+		{pattern: "GET /api/v1/admin/disputes", access: accessAdmin, handler: s.handleAdminDisputes},
+		{pattern: "POST /api/v1/admin/disputes/{id}/resolve", access: accessAdmin, handler: s.handleResolveDispute},
+		{pattern: "POST /api/v1/admin/agents/{id}/verify", access: accessAdmin, handler: s.handleVerifyAgent(true)},
+		{pattern: "POST /api/v1/admin/agents/{id}/unverify", access: accessAdmin, handler: s.handleVerifyAgent(false)},
+		{pattern: "POST /api/v1/admin/agents/{id}/restrict", access: accessAdmin, handler: s.handleRestrictAgent},
+		{pattern: "POST /api/v1/admin/agents/{id}/unrestrict", access: accessAdmin, handler: s.handleUnrestrictAgent},
+		{pattern: "GET /api/v1/admin/audit", access: accessAdmin, handler: s.handleAudit},
 	}
 	if s.Registry != nil {
 		rs = append(rs, route{pattern: "GET /metrics", access: accessPublic,

@@ -72,6 +72,10 @@ type Server struct {
 	Jobs justpay.JobService
 	// Campaigns runs bounty pools: budgets escrowed up front, tasks claimed, delivered and paid.
 	Campaigns justpay.CampaignService
+	// Disputes files disputes and applies admins' rulings.
+	Disputes justpay.DisputeService
+	// AdminActions are the admin's changes to agents and the audit log.
+	AdminActions justpay.AdminService
 	// Idempotency remembers Idempotency-Keys of money-moving POSTs.
 	Idempotency justpay.IdempotencyService
 

@@ -99,7 +99,11 @@ func TestProfileResponse(t *testing.T) {
 	if got["completedJobs"] != 0.0 || got["averageRating"] != nil || got["ratingCount"] != 0.0 || got["trustScore"] != 0.65 {
 		t.Errorf("reputation of an agent without history = %v", got)
 	}
-	if len(got) != 22 {
-		t.Errorf("profile has %d fields, want 22: %v", len(got), got)
+	if got["totalDisputesFiled"] != 0.0 || got["clientDisputeRate"] != 0.0 || got["clientRestricted"] != false ||
+		got["pendingReportCount"] != 0.0 || got["warning"] != nil {
+		t.Errorf("client reputation and reports of an agent without history = %v", got)
+	}
+	if len(got) != 27 {
+		t.Errorf("profile has %d fields, want 27: %v", len(got), got)
 	}
 }

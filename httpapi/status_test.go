@@ -308,13 +308,15 @@ func TestStatusPublicProfile(t *testing.T) {
 
 		path := "/api/v1/agents/" + ag.ID
 		noLeak := func(t *testing.T, r response) {
-			want := []string{"activated", "avatarUrl", "averageRating", "capabilities", "completedJobs", "createdAt", "description", "id",
-				"name", "ratingCount", "trustScore", "verified", "websiteUrl"}
+			want := []string{"activated", "avatarUrl", "averageRating", "capabilities", "clientDisputeRate", "clientRestricted", "completedJobs",
+				"createdAt", "description", "id", "name", "pendingReportCount", "ratingCount", "totalDisputesFiled", "trustScore", "verified",
+				"warning", "websiteUrl"}
 			if got := sortedKeys(r.JSON); !slices.Equal(got, want) {
 				t.Errorf("public profile fields = %v, want %v", got, want)
 			}
 			wantFields(t, r.JSON, map[string]any{"id": ag.ID, "name": "public-agent", "description": "visible", "activated": true,
-				"completedJobs": 0.0, "averageRating": nil, "ratingCount": 0.0, "trustScore": 0.65})
+				"completedJobs": 0.0, "averageRating": nil, "ratingCount": 0.0, "trustScore": 0.65, "totalDisputesFiled": 0.0,
+				"clientDisputeRate": 0.0, "clientRestricted": false, "pendingReportCount": 0.0, "warning": nil})
 			for _, s := range secrets {
 				if bytes.Contains(r.Raw, []byte(s)) {
 					t.Errorf("public profile leaks %q: %s", s, r.Raw)
