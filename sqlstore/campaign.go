@@ -737,6 +737,9 @@ func (s *Store) TopUpCampaign(ctx context.Context, ownerID, id string, amount in
 		if _, err := tx.findAgent(ctx, ownerID, true); err != nil {
 			return err
 		}
+		if c.Status == justpay.CampaignCompleted && amount < c.RewardPerTask {
+			return justpay.Errorf(justpay.EINVALID, "campaign %s is completed: a top-up must pay at least one more task (%d micro-units of budget)", c.ID, c.RewardPerTask)
+		}
 		if err := s.fund(ctx, tx, c, amount, justpay.TxCampaignTopup); err != nil {
 			return err
 		}
@@ -851,6 +854,12 @@ func (s *Store) RunDueCampaigns(ctx context.Context) (int, error) {
 	}{
 		{`SELECT id FROM campaign_tasks WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at, id LIMIT 100`, s.timeoutTask},
 		{`SELECT id FROM campaigns WHERE status IN ('active', 'paused', 'completed') AND ends_at <= $1 ORDER BY ends_at, id LIMIT 100`, s.endCampaign},
+		// A backstop for completion: on PostgreSQL the last two tasks of a campaign paid at the
+		// same moment each see the other still running (settleTask), and neither completes it.
+		{`SELECT c.id FROM campaigns c JOIN ledger_balances b ON b.account = 'escrow:campaign:' || c.id
+			WHERE c.status IN ('active', 'paused') AND c.ends_at > $1 AND b.balance < c.reward_per_task + c.task_fee
+			AND NOT EXISTS (SELECT 1 FROM campaign_tasks t WHERE t.campaign_id = c.id AND t.status IN ('claimed', 'delivered'))
+			ORDER BY c.id LIMIT 100`, s.completeSpent},
 	} {
 		for {
 			ids, err := s.dueIDs(ctx, due.query)
@@ -925,6 +934,25 @@ func (s *Store) timeoutTask(ctx context.Context, id string) (bool, error) {
 		}
 		applied = true
 		return tx.commitTask(ctx, c, t, next)
+	})
+	return applied, err
+}
+
+// completeSpent completes a campaign that cannot pay another task and runs none, if it still is.
+func (s *Store) completeSpent(ctx context.Context, id string) (bool, error) {
+	applied := false
+	err := s.update(ctx, func(tx *Tx) error {
+		applied = false
+		before, err := tx.findCampaign(ctx, id, true)
+		if err != nil {
+			return err
+		}
+		if err := tx.completeIfSpent(ctx, id); err != nil {
+			return err
+		}
+		after, err := tx.findCampaign(ctx, id, false)
+		applied = err == nil && after.Status != before.Status
+		return err
 	})
 	return applied, err
 }
