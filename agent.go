@@ -45,7 +45,7 @@ type Agent struct {
 	RatingSum     int64
 
 	// ClientCompletedJobs counts the jobs the agent hired for that completed; DisputesFiled the
-	// disputes it filed; DisputesDefended and DisputesLost the disputes filed against it that an
+	// disputes it filed as their client; DisputesDefended and DisputesLost the disputes filed against it that an
 	// admin resolved, and of those the ones it lost.
 	ClientCompletedJobs int64
 	DisputesFiled       int64
@@ -101,6 +101,9 @@ type AgentRegistration struct {
 	CallbackURL  string
 	Email        string
 	Password     string
+	// WebhookSecret, when set (from NewWebhookSecret), becomes the agent's first webhook signing
+	// secret; the caller shows it once. An agent registered without one gets one on first use.
+	WebhookSecret string
 }
 
 // Validate checks every documented limit and returns EINVALID naming the first broken one.
@@ -125,6 +128,11 @@ func (r *AgentRegistration) Validate() error {
 	}
 	if len(r.Password) > MaxPasswordLen {
 		return Errorf(EINVALID, "password must be at most %d bytes", MaxPasswordLen)
+	}
+	if r.WebhookSecret != "" {
+		if _, err := WebhookSecretKey(r.WebhookSecret); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -30,6 +30,8 @@ type registerResponse struct {
 	Activated     bool           `json:"activated"`
 	ActivationFee string         `json:"activationFee"`
 	Activation    activationInfo `json:"activation"`
+	// WebhookSecret signs the agent's webhook deliveries; like the API key it is shown only here.
+	WebhookSecret string `json:"webhookSecret"`
 }
 
 // handleRegister serves POST /api/v1/auth/register.
@@ -38,13 +40,15 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
+	webhookSecret := justpay.NewWebhookSecret()
 	agent, _, apiKey, err := s.Agents.RegisterAgent(r.Context(), justpay.AgentRegistration{
-		Name:         req.Name,
-		Description:  req.Description,
-		Capabilities: req.Capabilities,
-		CallbackURL:  req.CallbackURL,
-		Email:        req.Email,
-		Password:     req.Password,
+		Name:          req.Name,
+		Description:   req.Description,
+		Capabilities:  req.Capabilities,
+		CallbackURL:   req.CallbackURL,
+		Email:         req.Email,
+		Password:      req.Password,
+		WebhookSecret: webhookSecret,
 	})
 	if err != nil {
 		return err
@@ -62,6 +66,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 			Fee:          fee,
 			Instructions: "Send at least 1 USDC to your wallet address to activate",
 		},
+		WebhookSecret: webhookSecret,
 	})
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/justpay/justpay/scheduler"
 	"github.com/justpay/justpay/sqlstore"
 	"github.com/justpay/justpay/sqlstore/sqlstoretest"
+	"github.com/justpay/justpay/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -51,6 +52,8 @@ type api struct {
 	Server *httpapi.Server
 	URL    string
 	client *http.Client
+	// Webhooks delivers to receivers on loopback; tests run it with RunOnce.
+	Webhooks *webhook.Dispatcher
 }
 
 // newAPI builds the server over sqlstoretest.NewEnv(tb, b), with the static admin token, dev
@@ -59,6 +62,7 @@ func newAPI(tb testing.TB, b sqlstoretest.Backend, limits httpapi.RateLimits) *a
 	tb.Helper()
 	env := sqlstoretest.NewEnv(tb, b)
 	logger := slog.New(slog.DiscardHandler)
+	webhooks := newTestDispatcher(tb, env)
 	srv := &httpapi.Server{
 		Agents:       env.Store,
 		Wallet:       env.Store,
@@ -68,8 +72,11 @@ func newAPI(tb testing.TB, b sqlstoretest.Backend, limits httpapi.RateLimits) *a
 		Jobs:         env.Store,
 		Campaigns:    env.Store,
 		Disputes:     env.Store,
+		Reports:      env.Store,
+		Proposals:    env.Store,
 		AdminActions: env.Store,
 		Idempotency:  env.Store,
+		Webhooks:     webhooks,
 		Admin:        sqlstore.AdminTokens{DB: env.DB, Static: adminToken},
 		Dev: devTools{env: env, sched: &scheduler.Scheduler{
 			Store: env.Store, Chain: env.Chain, Clock: env.Clock, Logger: logger, Interval: time.Second,
@@ -82,7 +89,7 @@ func newAPI(tb testing.TB, b sqlstoretest.Backend, limits httpapi.RateLimits) *a
 	}
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
-	return &api{Env: env, Server: srv, URL: ts.URL, client: ts.Client()}
+	return &api{Env: env, Server: srv, URL: ts.URL, client: ts.Client(), Webhooks: webhooks}
 }
 
 // request is one HTTP call. Body is sent as is when it is a string or []byte, JSON-encoded

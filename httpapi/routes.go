@@ -96,6 +96,9 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/jobs/{id}/rate", access: accessActivated, handler: s.handleRateJob},
 		{pattern: "POST /api/v1/jobs/{id}/dispute", access: accessActivated, idempotent: true, handler: s.handleDisputeJob},
 
+		// Reports.
+		{pattern: "POST /api/v1/reports", access: accessActivated, handler: s.handleSubmitReport},
+
 		// Campaigns (bounty pools).
 		{pattern: "POST /api/v1/campaigns", access: accessActivated, idempotent: true, handler: s.handleCreateCampaign},
 		{pattern: "GET /api/v1/campaigns", access: accessActivated, handler: s.handleListMyCampaigns},
@@ -111,6 +114,19 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/campaigns/{id}/resume", access: accessActivated, handler: s.handleResumeCampaign},
 		{pattern: "POST /api/v1/campaigns/{id}/cancel", access: accessActivated, idempotent: true, handler: s.handleCancelCampaign},
 
+		// Proposals (feedback board).
+		{pattern: "POST /api/v1/proposals", access: accessActivated, handler: s.handleCreateProposal},
+		{pattern: "GET /api/v1/proposals", access: accessPublic, publicLimit: true, handler: s.handleListProposals},
+		{pattern: "GET /api/v1/proposals/{id}", access: accessPublic, handler: s.handleGetProposal},
+		{pattern: "POST /api/v1/proposals/{id}/vote", access: accessActivated, handler: s.handleVote},
+		{pattern: "DELETE /api/v1/proposals/{id}/vote", access: accessActivated, handler: s.handleUnvote},
+
+		// Webhooks.
+		{pattern: "GET /api/v1/webhooks/deliveries", access: accessAgent, handler: s.handleWebhookDeliveries},
+		{pattern: "POST /api/v1/webhooks/deliveries/{id}/redeliver", access: accessAgent, handler: s.handleRedeliverWebhook},
+		{pattern: "POST /api/v1/webhooks/test", access: accessAgent, handler: s.handleTestWebhook},
+		{pattern: "POST /api/v1/webhooks/secret/rotate", access: accessAgent, handler: s.handleRotateWebhookSecret},
+
 		// Platform.
 		{pattern: "GET /api/v1/stats", access: accessPublic, publicLimit: true, handler: s.handleStats},
 		{pattern: "GET /healthz", access: accessPublic, handler: s.handleHealthz},
@@ -119,11 +135,15 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/admin/ledger/verify", access: accessAdmin, handler: s.handleVerifyLedger},
 		{pattern: "GET /api/v1/admin/disputes", access: accessAdmin, handler: s.handleAdminDisputes},
 		{pattern: "POST /api/v1/admin/disputes/{id}/resolve", access: accessAdmin, handler: s.handleResolveDispute},
+		{pattern: "GET /api/v1/admin/reports", access: accessAdmin, handler: s.handleAdminReports},
+		{pattern: "POST /api/v1/admin/reports/{id}/dismiss", access: accessAdmin, handler: s.handleCloseReport(false)},
+		{pattern: "POST /api/v1/admin/reports/{id}/action", access: accessAdmin, handler: s.handleCloseReport(true)},
 		{pattern: "POST /api/v1/admin/agents/{id}/verify", access: accessAdmin, handler: s.handleVerifyAgent(true)},
 		{pattern: "POST /api/v1/admin/agents/{id}/unverify", access: accessAdmin, handler: s.handleVerifyAgent(false)},
 		{pattern: "POST /api/v1/admin/agents/{id}/restrict", access: accessAdmin, handler: s.handleRestrictAgent},
 		{pattern: "POST /api/v1/admin/agents/{id}/unrestrict", access: accessAdmin, handler: s.handleUnrestrictAgent},
 		{pattern: "GET /api/v1/admin/audit", access: accessAdmin, handler: s.handleAudit},
+		{pattern: "POST /api/v1/admin/proposals/{id}/status", access: accessAdmin, handler: s.handleSetProposalStatus},
 	}
 	if s.Registry != nil {
 		rs = append(rs, route{pattern: "GET /metrics", access: accessPublic,

@@ -74,10 +74,16 @@ type Server struct {
 	Campaigns justpay.CampaignService
 	// Disputes files disputes and applies admins' rulings.
 	Disputes justpay.DisputeService
+	// Reports files reports against agents, services and jobs and lets admins review them.
+	Reports justpay.ReportService
+	// Proposals runs the feedback board: proposals, votes and admins' decisions.
+	Proposals justpay.ProposalService
 	// AdminActions are the admin's changes to agents and the audit log.
 	AdminActions justpay.AdminService
 	// Idempotency remembers Idempotency-Keys of money-moving POSTs.
 	Idempotency justpay.IdempotencyService
+	// Webhooks shows agents their webhook deliveries, sends test pings and rotates secrets.
+	Webhooks justpay.WebhookService
 
 	// Admin checks admin tokens for /api/v1/admin/*; with none, admin routes answer 403.
 	Admin AdminAuthenticator

@@ -1,5 +1,5 @@
 // Package scheduler does the work that rows say is due: it applies job deadlines (expiry and
-// auto-accept), sends queued withdrawals through the chain and purges expired idempotency keys. Every step is a guarded store method, so running it
+// auto-accept), expires reports, sends queued withdrawals through the chain and purges expired idempotency keys. Every step is a guarded store method, so running it
 // twice at once, or on several servers, is harmless.
 package scheduler
 
@@ -29,6 +29,8 @@ type Store interface {
 	RunDueJobs(ctx context.Context) (int, error)
 	// RunDueCampaigns applies every campaign deadline that has passed.
 	RunDueCampaigns(ctx context.Context) (int, error)
+	// RunDueReports expires the reports that went 30 days without a newer one.
+	RunDueReports(ctx context.Context) (int, error)
 }
 
 // Scheduler runs due work.
@@ -76,6 +78,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 		return err
 	}
 	if _, err := s.Store.RunDueCampaigns(ctx); err != nil {
+		return err
+	}
+	if _, err := s.Store.RunDueReports(ctx); err != nil {
 		return err
 	}
 	for {

@@ -114,6 +114,11 @@ func (s *Store) RegisterAgent(ctx context.Context, reg justpay.AgentRegistration
 		if key, secret, err = tx.createAPIKey(ctx, agentID, "default"); err != nil {
 			return err
 		}
+		if reg.WebhookSecret != "" {
+			if err := tx.insertWebhookSecret(ctx, s.sealer, agentID, reg.WebhookSecret); err != nil {
+				return err
+			}
+		}
 		agent, err = tx.findAgent(ctx, agentID, false)
 		return err
 	})

@@ -14,7 +14,10 @@ import (
 type dialect struct {
 	name  string
 	goose goose.Dialect
-	// forUpdate is appended to a SELECT that must lock its rows until commit. SQLite needs none:
+	// forUpdate is appended to a SELECT that must lock its rows until commit. On PostgreSQL it is
+	// FOR NO KEY UPDATE: no code changes a key, and unlike FOR UPDATE it does not conflict with the
+	// KEY SHARE lock an insert referencing the row takes, so two transactions that each lock one
+	// agent and insert a row referencing the other cannot deadlock. SQLite needs none:
 	// its single writer already serializes every write transaction.
 	forUpdate string
 	// skipLocked is appended to a SELECT of work items so that several workers take different rows.
@@ -66,7 +69,7 @@ var sqliteDialect = dialect{
 var postgresDialect = dialect{
 	name:            "postgres",
 	goose:           goose.DialectPostgres,
-	forUpdate:       " FOR UPDATE",
+	forUpdate:       " FOR NO KEY UPDATE",
 	skipLocked:      " FOR UPDATE SKIP LOCKED",
 	writableCTE:     true,
 	snapshotOptions: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},

@@ -81,8 +81,11 @@ func (s *Store) FileDispute(ctx context.Context, agentID, jobID string, nd justp
 			d.ID, d.JobID, d.ClaimantID, d.RespondentID, d.Reason, d.Description, d.Fee, d.Status, tx.now); err != nil {
 			return fmt.Errorf("insert dispute: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE agents SET disputes_filed = disputes_filed + 1 WHERE id = $1`, agentID); err != nil {
-			return fmt.Errorf("count dispute: %w", err)
+		// Only a client's disputes are client behaviour (the dispute rate, the restriction).
+		if agentID == j.ClientID {
+			if _, err := tx.ExecContext(ctx, `UPDATE agents SET disputes_filed = disputes_filed + 1 WHERE id = $1`, agentID); err != nil {
+				return fmt.Errorf("count dispute: %w", err)
+			}
 		}
 		j.Status = justpay.JobDisputed
 		tx.setDeadline(j, nil) // the review's auto-accept no longer applies

@@ -9,18 +9,20 @@ import (
 	"github.com/justpay/justpay"
 )
 
-// recordEvent writes an event to the outbox in the caller's transaction, so it exists if and only
-// if the change that causes it commits.
+// recordEvent writes an event to the outbox in the caller's transaction, with its webhook
+// delivery when the agent has a URL for it (webhook.go), so both exist if and only if the change
+// that causes them commits.
 func (tx *Tx) recordEvent(ctx context.Context, agentID, typ string, data map[string]any) error {
 	payload, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
+	id := justpay.NewID(tx.now)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, agent_id, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		justpay.NewID(tx.now), agentID, typ, string(payload), tx.now); err != nil {
+		id, agentID, typ, string(payload), tx.now); err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}
-	return nil
+	return tx.scheduleWebhook(ctx, id, agentID, data)
 }
 
 // FindEvents returns the agent's events, oldest first.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -115,7 +116,9 @@ func (s *Store) CreateJob(ctx context.Context, clientID string, nj justpay.NewJo
 		}
 		if j.Type == justpay.JobDirect {
 			if err := tx.recordEvent(ctx, j.ProviderID, "job.created", jobEventData(j, "provider", map[string]any{
-				"clientReputation": map[string]any{"agentId": client.ID, "trustScore": client.TrustScore(), "jobsCompleted": client.CompletedJobs},
+				"clientReputation": map[string]any{"agentId": client.ID, "trustScore": client.TrustScore(),
+					"totalDisputesFiled": client.DisputesFiled, "clientDisputeRate": math.Round(client.ClientDisputeRate()*1000) / 1000,
+					"clientRestricted": client.ClientRestricted(), "jobsCompleted": client.ClientCompletedJobs},
 			})); err != nil {
 				return err
 			}
@@ -405,14 +408,15 @@ func (tx *Tx) countCompleted(ctx context.Context, j *justpay.Job) error {
 			return fmt.Errorf("count completed job: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE agents SET completed_jobs = completed_jobs + 1, jobs_since_report = jobs_since_report + 1
-		WHERE id = $1`, j.ProviderID); err != nil {
+	var pendingReports, jobsSinceReport int64
+	if err := tx.QueryRowContext(ctx, `UPDATE agents SET completed_jobs = completed_jobs + 1, jobs_since_report = jobs_since_report + 1
+		WHERE id = $1 RETURNING pending_reports, jobs_since_report`, j.ProviderID).Scan(&pendingReports, &jobsSinceReport); err != nil {
 		return fmt.Errorf("count completed job: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE agents SET client_completed_jobs = client_completed_jobs + 1 WHERE id = $1`, j.ClientID); err != nil {
 		return fmt.Errorf("count completed job: %w", err)
 	}
-	return nil
+	return tx.recoverFromReports(ctx, j.ProviderID, pendingReports, jobsSinceReport)
 }
 
 // notifyJob records the event a job's change of status sends to the other party.

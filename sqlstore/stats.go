@@ -7,8 +7,9 @@ import (
 	"github.com/justpay/justpay"
 )
 
-// Stats counts the platform. See justpay.StatsService. Volume is the amount paid to providers by
-// completed jobs; counters of features that do not exist yet (proposals) are zero.
+// Stats counts the platform. See justpay.StatsService. Volume is everything paid to providers:
+// the postings to agents' accounts of the transactions that pay work (completed jobs, a
+// provider's share of a resolved dispute, accepted campaign tasks).
 func (s *Store) Stats(ctx context.Context) (*justpay.Stats, error) {
 	var st justpay.Stats
 	err := s.view(ctx, func(tx *Tx) error {
@@ -19,9 +20,18 @@ func (s *Store) Stats(ctx context.Context) (*justpay.Stats, error) {
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE active`).Scan(&st.ServicesActive); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN status = 'completed' THEN amount ELSE 0 END), 0) FROM jobs`).
-			Scan(&st.JobsTotal, &st.JobsCompleted, &st.VolumeTotal)
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) FROM jobs`).
+			Scan(&st.JobsTotal, &st.JobsCompleted); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM proposals WHERE status = $1`, justpay.ProposalOpen).
+			Scan(&st.ProposalsOpen); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(p.amount), 0) FROM ledger_postings p
+			JOIN ledger_transactions t ON t.id = p.tx_id
+			WHERE t.type IN ($1, $2) AND p.account LIKE 'agent:%'`, justpay.TxEarned, justpay.TxCampaignTaskEarned).
+			Scan(&st.VolumeTotal)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)

@@ -26,16 +26,18 @@ type Schemas interface {
 	Validate(schema, doc json.RawMessage) error
 }
 
-// Sealer encrypts secrets at rest, bound to associated data (the row they belong to).
+// Sealer encrypts secrets at rest, bound to associated data (the row they belong to), and opens
+// them again (webhook secrets, which the server needs in the clear to sign deliveries).
 type Sealer interface {
 	Seal(plaintext, associatedData []byte) ([]byte, error)
+	Open(sealed, associatedData []byte) ([]byte, error)
 }
 
 // StoreConfig holds the outside pieces a Store needs.
 type StoreConfig struct {
 	// Chain provides deposit addresses and finds deposits.
 	Chain justpay.Chain
-	// Sealer encrypts deposit private keys.
+	// Sealer encrypts deposit private keys and webhook secrets.
 	Sealer Sealer
 	// HashPassword turns a password into the string stored for it (argon2id).
 	HashPassword func(string) (string, error)

@@ -21,6 +21,7 @@ import (
 	"github.com/justpay/justpay"
 	"github.com/justpay/justpay/httpapi"
 	"github.com/justpay/justpay/sqlstore"
+	"github.com/justpay/justpay/webhook"
 )
 
 func main() {
@@ -82,6 +83,10 @@ const (
 
 	EnvRateLimitPerKey = "JUSTPAY_RATE_LIMIT_PER_KEY"
 	EnvRateLimitPerIP  = "JUSTPAY_RATE_LIMIT_PER_IP"
+
+	EnvWebhookWorkers       = "JUSTPAY_WEBHOOK_WORKERS"
+	EnvWebhookAllowHosts    = "JUSTPAY_WEBHOOK_ALLOW_HOSTS"
+	EnvWebhookAllowLoopback = "JUSTPAY_WEBHOOK_ALLOW_LOOPBACK"
 )
 
 // SQLiteFile is the name of the SQLite database inside the data directory.
@@ -104,6 +109,13 @@ type Config struct {
 	// RateLimitPerKey and RateLimitPerIP are the requests a minute justpay serve admits per API
 	// key and per client IP on /api/v1/*; 0 means unlimited.
 	RateLimitPerKey, RateLimitPerIP int
+	// WebhookWorkers bounds the webhook deliveries in flight at once.
+	WebhookWorkers int
+	// WebhookAllowHosts are host names, IP addresses or CIDR prefixes webhooks may reach even when
+	// they are not public (comma-separated on the command line).
+	WebhookAllowHosts string
+	// WebhookAllowLoopback lets webhooks reach loopback addresses (dev mode always does).
+	WebhookAllowLoopback bool
 
 	// SendUSDC configures justpay dev send-usdc.
 	SendUSDC SendUSDCConfig
@@ -151,6 +163,8 @@ type Main struct {
 	server        *httpapi.Server
 	stopScheduler context.CancelFunc
 	schedulerDone sync.WaitGroup
+	stopWebhooks  context.CancelFunc
+	webhooksDone  sync.WaitGroup
 }
 
 // NewMain returns a Main writing to stdout and stderr.
@@ -199,9 +213,9 @@ Usage:
   justpay admin token [flags]    create an admin token and print it once
   justpay dev send-usdc --to ADDRESS --amount USDC [--from ADDRESS] [--url URL]
                                  send simulated USDC on a dev-mode server's chain
-  justpay bench [lifecycle|ledger] [flags]
-                                 measure direct-job lifecycles over HTTP, or ledger transfers,
-                                 against the raw rate of the database (see justpay bench -h)
+  justpay bench [lifecycle|campaign|ledger] [flags]
+                                 measure direct-job lifecycles or a hot campaign over HTTP, or
+                                 ledger transfers, against a baseline (see justpay bench -h)
   justpay help                   show this text
 
 Flags of serve, migrate, ledger verify and admin token:
@@ -216,6 +230,13 @@ Flags of serve:
                                                              (JUSTPAY_RATE_LIMIT_PER_KEY, default 600)
   --rate-limit-per-ip N  requests a minute per client IP on /api/v1/*; 0 = unlimited
                                                              (JUSTPAY_RATE_LIMIT_PER_IP, default 1200)
+  --webhook-workers N    webhook deliveries in flight at once (JUSTPAY_WEBHOOK_WORKERS, default 8)
+  --webhook-allow-hosts LIST
+                         comma-separated host names, IPs or CIDRs webhooks may reach although
+                         not public, such as hooks.internal,10.1.0.0/16 (JUSTPAY_WEBHOOK_ALLOW_HOSTS)
+  --webhook-allow-loopback
+                         let webhooks reach 127.0.0.0/8 and ::1 (JUSTPAY_WEBHOOK_ALLOW_LOOPBACK;
+                         always on in dev mode)
 
 Flags of dev send-usdc:
   --to ADDRESS           receiving Solana address, such as an agent's deposit address (required)
@@ -321,6 +342,17 @@ func (m *Main) parseCommandFlags(args []string) error {
 				}
 				fs.IntVar(l.p, l.flag, def, "requests a minute; 0 = unlimited")
 			}
+			workers, err := envInt(EnvWebhookWorkers, webhook.DefaultWorkers)
+			if err != nil {
+				return err
+			}
+			fs.IntVar(&c.WebhookWorkers, "webhook-workers", workers, "webhook deliveries in flight")
+			fs.StringVar(&c.WebhookAllowHosts, "webhook-allow-hosts", os.Getenv(EnvWebhookAllowHosts), "hosts webhooks may reach")
+			loopback, err := strconv.ParseBool(envOr(EnvWebhookAllowLoopback, "false"))
+			if err != nil {
+				return usagef("%s must be true or false, got %q", EnvWebhookAllowLoopback, os.Getenv(EnvWebhookAllowLoopback))
+			}
+			fs.BoolVar(&c.WebhookAllowLoopback, "webhook-allow-loopback", loopback, "webhooks may reach loopback")
 		}
 	}
 	if err := fs.Parse(args); err != nil {
@@ -334,6 +366,14 @@ func (m *Main) parseCommandFlags(args []string) error {
 	}
 	if c.RateLimitPerKey < 0 || c.RateLimitPerIP < 0 {
 		return usagef("--rate-limit-per-key and --rate-limit-per-ip must be 0 (unlimited) or more")
+	}
+	if m.Command == CommandServe {
+		if c.WebhookWorkers < 1 || c.WebhookWorkers > 1000 {
+			return usagef("--webhook-workers must be 1 to 1000, got %d", c.WebhookWorkers)
+		}
+		if _, err := webhook.NewClient(webhook.Policy{AllowHosts: strings.Split(c.WebhookAllowHosts, ",")}); err != nil {
+			return usagef("--webhook-allow-hosts (or %s): %v", EnvWebhookAllowHosts, err)
+		}
 	}
 
 	if m.Command == CommandDevSendUSDC {
@@ -427,7 +467,7 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // Close stops what Run started, in order: the HTTP server (draining in-flight requests), then the
-// scheduler, then the database. It is safe to call after a failed Run and more than once.
+// scheduler, then the webhook dispatcher (finishing its attempts in flight), then the database. It is safe to call after a failed Run and more than once.
 func (m *Main) Close() error {
 	var errs []error
 	if m.server != nil {
@@ -443,6 +483,13 @@ func (m *Main) Close() error {
 		m.schedulerDone.Wait()
 		m.logger.Info("scheduler stopped")
 		m.stopScheduler = nil
+	}
+	if m.stopWebhooks != nil {
+		m.logger.Info("webhook dispatcher: finishing the attempts in flight", "timeout", justpay.WebhookTimeout)
+		m.stopWebhooks()
+		m.webhooksDone.Wait()
+		m.logger.Info("webhook dispatcher stopped")
+		m.stopWebhooks = nil
 	}
 	if m.db != nil {
 		if err := m.db.Close(); err != nil {

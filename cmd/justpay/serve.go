@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 	"github.com/justpay/justpay/scheduler"
 	"github.com/justpay/justpay/sqlstore"
 	"github.com/justpay/justpay/vault"
+	"github.com/justpay/justpay/webhook"
 )
 
 // SchedulerInterval is how often the server looks for due work (withdrawals to send, expired
@@ -58,6 +60,10 @@ func (m *Main) serve(ctx context.Context) error {
 		Logger:   m.logger.With("component", "scheduler"),
 		Interval: SchedulerInterval,
 	}
+	webhooks, policy, err := m.newDispatcher(store)
+	if err != nil {
+		return err
+	}
 
 	registry := prometheus.NewRegistry()
 	for _, col := range []prometheus.Collector{
@@ -79,10 +85,13 @@ func (m *Main) serve(ctx context.Context) error {
 		Jobs:         store,
 		Campaigns:    store,
 		Disputes:     store,
+		Reports:      store,
+		Proposals:    store,
 		AdminActions: store,
 		Idempotency:  store,
+		Webhooks:     webhooks,
 		Admin:        sqlstore.AdminTokens{DB: m.db, Static: c.AdminToken},
-		Dev:          devTools{chain: chain, clock: m.clock, scheduler: sched},
+		Dev:          devTools{chain: chain, clock: m.clock, scheduler: sched, webhooks: webhooks},
 		Clock:        m.clock,
 		Logger:       m.logger,
 		Registry:     registry,
@@ -97,6 +106,9 @@ func (m *Main) serve(ctx context.Context) error {
 	schedCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.stopScheduler = cancel
 	m.schedulerDone.Go(func() { sched.Run(schedCtx) })
+	webhookCtx, stopWebhooks := context.WithCancel(context.WithoutCancel(ctx))
+	m.stopWebhooks = stopWebhooks
+	m.webhooksDone.Go(func() { webhooks.Run(webhookCtx) })
 
 	m.logger.Warn("dev mode: simulated chain, POST /dev/* enabled",
 		"routes", "POST /dev/chain/transfer, POST /dev/clock/advance",
@@ -107,8 +119,34 @@ func (m *Main) serve(ctx context.Context) error {
 		m.logger.Info("admin API accepts tokens from `justpay admin token`; JUSTPAY_ADMIN_TOKEN is not set")
 	}
 	m.logger.Info("justpay listening", "url", server.URL(), "addr", c.Addr, "scheduler_interval", SchedulerInterval,
-		"rate_limit_per_key", c.RateLimitPerKey, "rate_limit_per_ip", c.RateLimitPerIP)
+		"rate_limit_per_key", c.RateLimitPerKey, "rate_limit_per_ip", c.RateLimitPerIP,
+		"webhook_workers", c.WebhookWorkers, "webhook_allow_loopback", policy.AllowLoopback, "webhook_allow_hosts", policy.AllowHosts)
 	return nil
+}
+
+// newDispatcher builds the webhook dispatcher over store with the configured policy. Serve runs
+// in dev mode (there is no real chain yet), and dev mode lets webhooks reach loopback so that local
+// agents receive them.
+func (m *Main) newDispatcher(store *sqlstore.Store) (*webhook.Dispatcher, webhook.Policy, error) {
+	const devMode = true
+	policy := webhook.Policy{AllowLoopback: m.Config.WebhookAllowLoopback || devMode}
+	for _, h := range strings.Split(m.Config.WebhookAllowHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			policy.AllowHosts = append(policy.AllowHosts, h)
+		}
+	}
+	client, err := webhook.NewClient(policy)
+	if err != nil {
+		return nil, policy, fmt.Errorf("--webhook-allow-hosts: %w", err)
+	}
+	d, err := webhook.NewDispatcher(webhook.Config{
+		Store:   store,
+		Clock:   m.clock,
+		Client:  client,
+		Workers: m.Config.WebhookWorkers,
+		Logger:  m.logger.With("component", "webhooks"),
+	})
+	return d, policy, err
 }
 
 // rateLimits are the server's rate limits: the configured ones per key and per IP, and the
@@ -181,6 +219,7 @@ type devTools struct {
 	chain     *devchain.Chain
 	clock     *justpay.AdjustableClock
 	scheduler *scheduler.Scheduler
+	webhooks  *webhook.Dispatcher
 }
 
 var _ httpapi.DevTools = devTools{}
@@ -191,11 +230,16 @@ func (d devTools) Transfer(ctx context.Context, from, to string, amount int64) (
 }
 
 // AdvanceClock moves the clock forward by dur and runs the scheduler at once, so that work that
-// became due (withdrawals, timeouts) is done when the call returns. It returns the new time.
+// became due (withdrawals, timeouts) is done when the call returns, and wakes the webhook
+// dispatcher for the retries that became due (they are sent in the background). It returns the
+// new time.
 func (d devTools) AdvanceClock(ctx context.Context, dur time.Duration) (time.Time, error) {
 	now := d.clock.Advance(dur)
 	if err := d.scheduler.RunOnce(ctx); err != nil {
 		return time.Time{}, fmt.Errorf("run due work after advancing the clock: %w", err)
+	}
+	if d.webhooks != nil {
+		d.webhooks.Wake()
 	}
 	return now, nil
 }
