@@ -616,6 +616,9 @@ func wantUserCode(t *testing.T, err error) bool {
 // reward, the platform the fees, and every escrow of the batch is closed at zero.
 func TestCampaignTimeoutRaces(t *testing.T) {
 	trials := 200
+	if simRace() || testing.Short() {
+		trials = 100 // the race detector makes each trial several times slower
+	}
 	const batch = 10
 	deliver := func(store *sqlstore.Store, _ *justpay.Agent, tr *campaignTrial) error {
 		_, err := store.DeliverTask(context.Background(), tr.agent.ID, tr.c.ID, tr.task.ID, taskOutput)

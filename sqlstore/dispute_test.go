@@ -222,8 +222,8 @@ func TestClientRestriction(t *testing.T) {
 // refused by rule: TestFileDisputeRefused.)
 func TestDisputeVsAutoAccept(t *testing.T) {
 	trials := 300
-	if testing.Short() {
-		trials = 60
+	if simRace() || testing.Short() {
+		trials = 100
 	}
 	const batch = 10
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
