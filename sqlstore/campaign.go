@@ -861,50 +861,13 @@ func (s *Store) RunDueCampaigns(ctx context.Context) (int, error) {
 			AND NOT EXISTS (SELECT 1 FROM campaign_tasks t WHERE t.campaign_id = c.id AND t.status IN ('claimed', 'delivered'))
 			ORDER BY c.id LIMIT 100`, s.completeSpent},
 	} {
-		for {
-			ids, err := s.dueIDs(ctx, due.query)
-			if err != nil {
-				return applied, err
-			}
-			for _, id := range ids {
-				ok, err := due.apply(ctx, id)
-				if err != nil {
-					return applied, err
-				}
-				if ok {
-					applied++
-				}
-			}
-			if len(ids) < 100 {
-				break
-			}
+		n, err := s.runDue(ctx, due.query, once(due.apply))
+		applied += n
+		if err != nil {
+			return applied, err
 		}
 	}
 	return applied, nil
-}
-
-// dueIDs returns the IDs query finds due now ($1).
-func (s *Store) dueIDs(ctx context.Context, query string) ([]string, error) {
-	var ids []string
-	err := s.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, query, tx.now)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("find due: %w", err)
-	}
-	return ids, nil
 }
 
 // timeoutTask applies a task's passed deadline if it is still due once locked: a claim expires,

@@ -502,40 +502,8 @@ func jobEventData(j *justpay.Job, role string, extra map[string]any) map[string]
 
 // RunDueJobs applies every job deadline that has passed. See justpay.JobService.
 func (s *Store) RunDueJobs(ctx context.Context) (int, error) {
-	applied := 0
-	for {
-		var ids []string
-		err := s.view(ctx, func(tx *Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at, id LIMIT 100`, tx.now)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			return rows.Err()
-		})
-		if err != nil {
-			return applied, fmt.Errorf("find due jobs: %w", err)
-		}
-		for _, id := range ids {
-			ok, err := s.timeoutJob(ctx, id)
-			if err != nil {
-				return applied, err
-			}
-			if ok {
-				applied++
-			}
-		}
-		if len(ids) < 100 {
-			return applied, nil
-		}
-	}
+	return s.runDue(ctx, `SELECT id FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at, id LIMIT 100`,
+		once(s.timeoutJob))
 }
 
 // timeoutJob applies one job's passed deadline, if it is still due when locked: a user action

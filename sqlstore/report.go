@@ -256,39 +256,8 @@ func (s *Store) FindReports(ctx context.Context, status string, p justpay.Page) 
 // RunDueReports expires the pending reports of agents whose newest pending report is 30 days
 // old. See justpay.ReportService.
 func (s *Store) RunDueReports(ctx context.Context) (int, error) {
-	expired := 0
-	for {
-		var agentIDs []string
-		err := s.view(ctx, func(tx *Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT DISTINCT target_agent_id FROM reports WHERE status = 'pending' AND expires_at <= $1
-				ORDER BY target_agent_id LIMIT 100`, tx.now)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				agentIDs = append(agentIDs, id)
-			}
-			return rows.Err()
-		})
-		if err != nil {
-			return expired, fmt.Errorf("find due reports: %w", err)
-		}
-		for _, id := range agentIDs {
-			n, err := s.expireReports(ctx, id)
-			if err != nil {
-				return expired, err
-			}
-			expired += n
-		}
-		if len(agentIDs) < 100 {
-			return expired, nil
-		}
-	}
+	return s.runDue(ctx, `SELECT DISTINCT target_agent_id FROM reports WHERE status = 'pending' AND expires_at <= $1
+		ORDER BY target_agent_id LIMIT 100`, s.expireReports)
 }
 
 // expireReports expires all the agent's pending reports if they are still due once its row is
