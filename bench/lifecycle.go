@@ -1,23 +1,16 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"runtime/pprof"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/justpay/justpay"
-	"github.com/justpay/justpay/solana"
 	"github.com/justpay/justpay/sqlstore"
 )
 
@@ -68,19 +61,6 @@ type LifecycleConfig struct {
 	CPUProfile io.Writer
 }
 
-// Steps is a measured run of lifecycles of several steps each, by concurrent callers.
-type Steps struct {
-	Name       string
-	Callers    int
-	Lifecycles int
-	Elapsed    time.Duration
-	// Calls has one Result per step: its name, how many were made, their p50 and p99.
-	Calls []Result
-}
-
-// Rate is completed lifecycles per second.
-func (s Steps) Rate() float64 { return float64(s.Lifecycles) / s.Elapsed.Seconds() }
-
 // LifecycleReport is the outcome of Lifecycles.
 type LifecycleReport struct {
 	Pairs int
@@ -111,27 +91,13 @@ func Lifecycles(ctx context.Context, cfg LifecycleConfig) (*LifecycleReport, err
 		return nil, errors.New("lifecycle benchmark: pairs and duration must be positive")
 	}
 	cfg.Rounds = max(cfg.Rounds, 1)
-	progress := cfg.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
-	api := &apiClient{base: strings.TrimRight(cfg.URL, "/"), hc: cfg.Client}
-	if api.hc == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 2*cfg.Pairs + 16
-		t.MaxIdleConnsPerHost = 2*cfg.Pairs + 16
-		api.hc = &http.Client{Transport: t, Timeout: time.Minute}
-		defer t.CloseIdleConnections()
-	}
-
-	// Fund each client for the most lifecycles it could run, whatever the server's speed.
-	seconds := int64(cfg.Duration/time.Second) + 1
-	budget := int64(cfg.Rounds) * seconds * maxLifecyclesPerSecond * (LifecyclePrice + justpay.JobFee(LifecyclePrice, justpay.DefaultJobFeeBps))
-	clientDeposit := justpay.ActivationFee + budget
+	progress := orDiscard(cfg.Progress)
+	api, closeIdle := newAPIClient(cfg.URL, cfg.Client, 2*cfg.Pairs)
+	defer closeIdle()
 
 	fmt.Fprintf(progress, "setup: registering, funding and activating %d agents over HTTP\n", 2*cfg.Pairs)
 	start := time.Now()
-	pairs, err := setUpPairs(ctx, api, cfg.Pairs, clientDeposit)
+	direct, err := setUpDirectJobs(ctx, api, cfg.Pairs, cfg.Rounds, cfg.Duration)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
@@ -139,7 +105,7 @@ func Lifecycles(ctx context.Context, cfg LifecycleConfig) (*LifecycleReport, err
 
 	var raw *sqlstore.RawLifecycle
 	if cfg.Raw != nil {
-		if raw, err = cfg.Raw.PrepareRawLifecycle(ctx, cfg.Pairs, budget); err != nil {
+		if raw, err = cfg.Raw.PrepareRawLifecycle(ctx, cfg.Pairs, lifecycleBudget(cfg.Rounds, cfg.Duration)); err != nil {
 			return nil, err
 		}
 		defer raw.Close()
@@ -154,9 +120,7 @@ func Lifecycles(ctx context.Context, cfg LifecycleConfig) (*LifecycleReport, err
 		}
 		return t.time(2, func() error { return raw.Complete(ctx, id) })
 	}
-	httpOp := func(ctx context.Context, c int, t *stepTimer) error { return pairs[c].lifecycle(ctx, api, t) }
 
-	httpRun := newStepRun("HTTP lifecycle", cfg.Pairs, LifecycleCalls)
 	rawRun := newStepRun("raw transactions", cfg.Pairs, RawCalls)
 	for round := range cfg.Rounds {
 		if raw != nil {
@@ -166,46 +130,68 @@ func Lifecycles(ctx context.Context, cfg LifecycleConfig) (*LifecycleReport, err
 			}
 		}
 		fmt.Fprintf(progress, "round %d/%d: HTTP lifecycles, %d pairs, %s\n", round+1, cfg.Rounds, cfg.Pairs, cfg.Duration)
-		profiling := round == 0 && cfg.CPUProfile != nil
-		if profiling {
-			if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
-				return nil, err
-			}
+		var profile io.Writer
+		if round == 0 {
+			profile = cfg.CPUProfile
 		}
-		err := runSteps(ctx, &httpRun, cfg.Duration, httpOp)
-		if profiling {
-			pprof.StopCPUProfile()
-		}
-		if err != nil {
+		if err := profiled(profile, func() error { return direct.run(ctx, api, cfg.Duration) }); err != nil {
 			return nil, err
 		}
 	}
-	report.HTTP = httpRun.result()
+	report.HTTP = direct.runs.result()
 	if raw != nil {
 		r := rawRun.result()
 		report.Raw = &r
 	}
 
 	fmt.Fprintln(progress, "checking balances and verifying the ledger")
-	for _, p := range pairs {
+	if err := direct.check(ctx, api); err != nil {
+		return nil, err
+	}
+	if report.LedgerTransactions, report.LedgerPostings, err = verifyLedger(ctx, api, cfg.AdminToken); err != nil {
+		return nil, err
+	}
+	return report, nil
+}
+
+// lifecycleBudget is what a client may spend in rounds runs of d: the most lifecycles it could
+// possibly run, whatever the server's speed, at LifecyclePrice and its fee.
+func lifecycleBudget(rounds int, d time.Duration) int64 {
+	seconds := int64(d/time.Second) + 1
+	return int64(rounds) * seconds * maxLifecyclesPerSecond * (LifecyclePrice + justpay.JobFee(LifecyclePrice, justpay.DefaultJobFeeBps))
+}
+
+// directJobs is the direct-job phase of a benchmark: its client/provider pairs and what their
+// runs measured so far.
+type directJobs struct {
+	pairs []*pair
+	runs  stepRun
+}
+
+// setUpDirectJobs sets up n pairs over HTTP, each client funded for rounds runs of d.
+func setUpDirectJobs(ctx context.Context, api *apiClient, n, rounds int, d time.Duration) (*directJobs, error) {
+	pairs, err := setUpPairs(ctx, api, n, justpay.ActivationFee+lifecycleBudget(rounds, d))
+	if err != nil {
+		return nil, err
+	}
+	return &directJobs{pairs: pairs, runs: newStepRun("HTTP lifecycle", n, LifecycleCalls)}, nil
+}
+
+// run runs lifecycles for d, one caller per pair, and adds them to what was measured.
+func (dj *directJobs) run(ctx context.Context, api *apiClient, d time.Duration) error {
+	return runSteps(ctx, &dj.runs, d, func(ctx context.Context, c int, t *stepTimer) error {
+		return dj.pairs[c].lifecycle(ctx, api, t)
+	})
+}
+
+// check compares every agent's available balance with what its lifecycles moved.
+func (dj *directJobs) check(ctx context.Context, api *apiClient) error {
+	for _, p := range dj.pairs {
 		if err := p.checkBalances(ctx, api); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	var ledger struct {
-		OK           bool     `json:"ok"`
-		Transactions int64    `json:"transactions"`
-		Postings     int64    `json:"postings"`
-		Problems     []string `json:"problems"`
-	}
-	if err := api.do(ctx, "GET", "/api/v1/admin/ledger/verify", cfg.AdminToken, nil, http.StatusOK, &ledger); err != nil {
-		return nil, fmt.Errorf("verify the ledger: %w", err)
-	}
-	if !ledger.OK {
-		return nil, fmt.Errorf("the ledger invariant is broken after the benchmark: %s", strings.Join(ledger.Problems, "; "))
-	}
-	report.LedgerTransactions, report.LedgerPostings = ledger.Transactions, ledger.Postings
-	return report, nil
+	return nil
 }
 
 // PrintLifecycle writes the report: rates of both runs, latencies of every call, and the ratio.
@@ -235,90 +221,6 @@ func PrintLifecycle(w io.Writer, database string, r *LifecycleReport) {
 		fmt.Fprintf(w, "ratio:             %.2f\n", r.Ratio())
 	}
 	fmt.Fprintf(w, "ledger verified: invariant holds (%d transactions, %d postings)\n", r.LedgerTransactions, r.LedgerPostings)
-}
-
-// stepTimer records the latency of each step of one caller's lifecycles.
-type stepTimer struct {
-	lat [][]time.Duration
-}
-
-// time runs f as step i and records how long it took.
-func (t *stepTimer) time(i int, f func() error) error {
-	start := time.Now()
-	err := f()
-	t.lat[i] = append(t.lat[i], time.Since(start))
-	return err
-}
-
-// stepRun accumulates the runs of one kind of lifecycle, across rounds.
-type stepRun struct {
-	name       string
-	callers    int
-	calls      []string
-	lifecycles int
-	elapsed    time.Duration
-	lat        [][]time.Duration
-}
-
-func newStepRun(name string, callers int, calls []string) stepRun {
-	return stepRun{name: name, callers: callers, calls: calls, lat: make([][]time.Duration, len(calls))}
-}
-
-// result computes the rate and the percentiles of every call over all the runs.
-func (s *stepRun) result() Steps {
-	out := Steps{Name: s.name, Callers: s.callers, Lifecycles: s.lifecycles, Elapsed: s.elapsed}
-	for i, name := range s.calls {
-		out.Calls = append(out.Calls, Result{Name: name, Callers: s.callers, Ops: len(s.lat[i]), Elapsed: s.elapsed,
-			P50: percentile(s.lat[i], 0.50), P99: percentile(s.lat[i], 0.99)})
-	}
-	return out
-}
-
-// runSteps calls op from s.callers goroutines for d, each with its caller index, and adds what it
-// measured to s. A lifecycle started before d has passed is finished. An error from op stops the
-// run and is returned.
-func runSteps(ctx context.Context, s *stepRun, d time.Duration, op func(ctx context.Context, caller int, t *stepTimer) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(d)
-	for c := range s.callers {
-		wg.Go(func() {
-			t := &stepTimer{lat: make([][]time.Duration, len(s.calls))}
-			done := 0
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				if err := op(ctx, c, t); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("%s, caller %d: %w", s.name, c, err)
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-				done++
-			}
-			mu.Lock()
-			s.lifecycles += done
-			for i := range t.lat {
-				s.lat[i] = append(s.lat[i], t.lat[i]...)
-			}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	s.elapsed += time.Since(start)
-	return firstErr
-}
-
-// agent is a registered, activated benchmark agent.
-type agent struct {
-	id, key, address string
-	// available is the balance after setup, in micro-USDC.
-	available int64
 }
 
 // pair is a client hiring the service of its provider, and what their lifecycles moved.
@@ -405,22 +307,12 @@ func (p *pair) checkBalances(ctx context.Context, api *apiClient) error {
 // setUpPairs registers, funds and activates n clients and n providers, a few at a time, and
 // creates a service for each provider.
 func setUpPairs(ctx context.Context, api *apiClient, n int, clientDeposit int64) ([]*pair, error) {
-	tag := make([]byte, 4)
-	rand.Read(tag)
-	run := hex.EncodeToString(tag)
 	pairs := make([]*pair, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			pairs[i], errs[i] = setUpPair(ctx, api, fmt.Sprintf("bench-%s-%d", run, i), clientDeposit)
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := setUpEach(n, func(i int, name string) (err error) {
+		pairs[i], err = setUpPair(ctx, api, name, clientDeposit)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return pairs, nil
@@ -446,104 +338,4 @@ func setUpPair(ctx context.Context, api *apiClient, name string, clientDeposit i
 		return nil, err
 	}
 	return &pair{client: client, provider: provider, serviceID: svc.ID, createBody: body}, nil
-}
-
-// newAgent registers an agent, sends deposit to its deposit address on the simulated chain from a
-// fresh wallet and confirms it, which activates the agent.
-func newAgent(ctx context.Context, api *apiClient, name string, deposit int64) (agent, error) {
-	var reg struct {
-		AgentID       string `json:"agentId"`
-		APIKey        string `json:"apiKey"`
-		WalletAddress string `json:"walletAddress"`
-	}
-	if err := api.do(ctx, "POST", "/api/v1/auth/register", "", []byte(`{"name":"`+name+`"}`), http.StatusCreated, &reg); err != nil {
-		return agent{}, fmt.Errorf("register %s: %w", name, err)
-	}
-	wallet, _, err := solana.NewKeypair()
-	if err != nil {
-		return agent{}, err
-	}
-	transfer, err := json.Marshal(map[string]any{"from": wallet, "to": reg.WalletAddress, "amount": deposit})
-	if err != nil {
-		return agent{}, err
-	}
-	if err := api.do(ctx, "POST", "/dev/chain/transfer", "", transfer, http.StatusOK, nil); err != nil {
-		return agent{}, fmt.Errorf("fund %s (the server must run in dev mode): %w", name, err)
-	}
-	var confirm struct {
-		Activated bool `json:"activated"`
-	}
-	if err := api.do(ctx, "POST", "/api/v1/wallet/confirm-deposit", reg.APIKey, nil, http.StatusOK, &confirm); err != nil {
-		return agent{}, fmt.Errorf("confirm the deposit of %s: %w", name, err)
-	}
-	if !confirm.Activated {
-		return agent{}, fmt.Errorf("%s is not activated after a deposit of %s", name, justpay.FormatUSDC(deposit))
-	}
-	a := agent{id: reg.AgentID, key: reg.APIKey, address: reg.WalletAddress}
-	if a.available, err = balance(ctx, api, a.key); err != nil {
-		return agent{}, err
-	}
-	return a, nil
-}
-
-// balance returns the agent's available balance in micro-USDC.
-func balance(ctx context.Context, api *apiClient, key string) (int64, error) {
-	var bal struct {
-		Available string `json:"available"`
-	}
-	if err := api.do(ctx, "GET", "/api/v1/wallet/balance", key, nil, http.StatusOK, &bal); err != nil {
-		return 0, fmt.Errorf("balance: %w", err)
-	}
-	v, err := strconv.ParseInt(bal.Available, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("balance: available %q: %w", bal.Available, err)
-	}
-	return v, nil
-}
-
-// apiClient makes JSON requests to the server under test.
-type apiClient struct {
-	base string
-	hc   *http.Client
-}
-
-// do sends body (JSON, or none when nil) with key as bearer token (none when "") and decodes the
-// answer into out (when not nil). Any status but want is an error carrying the answer.
-func (c *apiClient) do(ctx context.Context, method, path, key string, body []byte, want int, out any) error {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: read the answer: %w", method, path, err)
-	}
-	if resp.StatusCode != want {
-		hint := ""
-		if resp.StatusCode == http.StatusTooManyRequests {
-			hint = " (start the server with --rate-limit-per-key 0 --rate-limit-per-ip 0)"
-		}
-		return fmt.Errorf("%s %s: status %d, want %d%s: %s", method, path, resp.StatusCode, want, hint, bytes.TrimSpace(raw))
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("%s %s: decode %s: %w", method, path, raw, err)
-		}
-	}
-	return nil
 }

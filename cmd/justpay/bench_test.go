@@ -76,6 +76,47 @@ func assertLifecycleOutput(t *testing.T, out string, withRaw bool) {
 	}
 }
 
+// A short real run of the campaign benchmark against a server it starts itself: direct jobs and
+// the hot campaign are both measured, and the run ends with every balance, the pool and the
+// ledger checked.
+func TestBenchCampaign(t *testing.T) {
+	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
+		clearEnv(t)
+		out, _ := runArgs(t, 0, "bench", "campaign", "--agents", "2", "--duration", "300ms", "--database-url", b.URL)
+		wants := []string{"HTTP lifecycle", "campaign claim+deliver", "campaign checked:", "ledger verified: invariant holds", "in-process server", b.Name}
+		wants = append(wants, bench.LifecycleCalls...)
+		wants = append(wants, bench.CampaignCalls...)
+		for _, want := range wants {
+			if !strings.Contains(out, want) {
+				t.Fatalf("output lacks %q:\n%s", want, out)
+			}
+		}
+		for _, label := range []string{"lifecycles/s:", "campaign pairs/s:", "ratio:"} {
+			if v, err := strconv.ParseFloat(field(out, label), 64); err != nil || v <= 0 {
+				t.Fatalf("%s %q, want a positive number:\n%s", label, field(out, label), out)
+			}
+		}
+	})
+}
+
+// Against a server given by --url, the campaign benchmark sets everything up over HTTP alone.
+func TestBenchCampaign_URL(t *testing.T) {
+	clearEnv(t)
+	const adminToken = "bench-admin-token"
+	t.Setenv(EnvAdminToken, adminToken)
+	t.Setenv(EnvRateLimitPerKey, "0")
+	t.Setenv(EnvRateLimitPerIP, "0")
+	m, _ := MustServe(t, sqlstoretest.Backend{Name: "sqlite"})
+	t.Setenv(EnvAdminToken, "")
+
+	out, _ := runArgs(t, 0, "bench", "campaign", "--url", m.URL(), "--admin-token", adminToken, "--agents", "2", "--duration", "200ms")
+	for _, want := range []string{"server at " + m.URL(), "campaign checked:", "ledger verified: invariant holds"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestBenchUsage(t *testing.T) {
 	clearEnv(t)
 	for _, tc := range []struct {
@@ -89,13 +130,20 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "--url", "http://127.0.0.1:1"}, "--admin-token"},
 		{[]string{"bench", "lifecycle", "--database-url", "mysql://x"}, "postgres://"},
 		{[]string{"bench", "frobnicate"}, "unknown benchmark"},
+		{[]string{"bench", "campaign", "--agents", "0"}, "--agents"},
+		{[]string{"bench", "campaign", "--agents", "257"}, "--agents"},
+		{[]string{"bench", "campaign", "--rounds", "0"}, "--rounds"},
+		{[]string{"bench", "campaign", "--pairs", "2"}, "bench campaign"},
+		{[]string{"bench", "campaign", "--url", "http://127.0.0.1:1"}, "--admin-token"},
+		{[]string{"bench", "campaign", "--database-url", "mysql://x"}, "postgres://"},
+		{[]string{"bench", "campaign", "extra"}, "unexpected argument"},
 	} {
 		if _, stderr := runArgs(t, 2, tc.args...); !strings.Contains(stderr, tc.want) {
 			t.Errorf("%q: stderr = %q, want %q", tc.args, stderr, tc.want)
 		}
 	}
-	for _, args := range [][]string{{"bench", "-h"}, {"bench", "lifecycle", "--help"}, {"bench", "ledger", "-h"}, {"bench", "help"}} {
-		if out, _ := runArgs(t, 0, args...); !strings.Contains(out, "justpay bench [lifecycle]") {
+	for _, args := range [][]string{{"bench", "-h"}, {"bench", "lifecycle", "--help"}, {"bench", "campaign", "-h"}, {"bench", "ledger", "-h"}, {"bench", "help"}} {
+		if out, _ := runArgs(t, 0, args...); !strings.Contains(out, "justpay bench [lifecycle]") || !strings.Contains(out, "justpay bench campaign [--agents 16]") {
 			t.Errorf("%q printed no usage:\n%s", args, out)
 		}
 	}
