@@ -18,7 +18,7 @@ const agentColumns = `id, name, description, capabilities, callback_url, email, 
 	client_completed_jobs, disputes_filed, disputes_defended, disputes_lost, pending_reports, jobs_since_report,
 	restricted, restricted_reason, created_at, updated_at`
 
-func scanAgent(row interface{ Scan(...any) error }) (*justpay.Agent, error) {
+func scanAgent(row scanner) (*justpay.Agent, error) {
 	var a justpay.Agent
 	var caps string
 	var activatedAt, changedAt, cooldown sql.NullTime
@@ -179,7 +179,7 @@ func (s *Store) Authenticate(ctx context.Context, apiKey string) (*justpay.Princ
 
 // scanPrefix scans a row whose first columns go to prefix and the rest to the caller's targets.
 type scanPrefix struct {
-	row    interface{ Scan(...any) error }
+	row    scanner
 	prefix []any
 }
 
@@ -213,23 +213,18 @@ func (s *Store) CreateAPIKey(ctx context.Context, agentID, name string) (*justpa
 
 // FindAPIKeys lists the agent's keys, newest first. See justpay.AgentService.
 func (s *Store) FindAPIKeys(ctx context.Context, agentID string) ([]*justpay.APIKey, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT id, agent_id, name, prefix, created_at, last_used_at, revoked_at
-		FROM api_keys WHERE agent_id = $1 ORDER BY created_at DESC, id DESC`, agentID)
-	if err != nil {
-		return nil, fmt.Errorf("find api keys: %w", err)
+	return queryAll(ctx, s.reader, "api keys", `SELECT id, agent_id, name, prefix, created_at, last_used_at, revoked_at
+		FROM api_keys WHERE agent_id = $1 ORDER BY created_at DESC, id DESC`, []any{agentID}, scanAPIKey)
+}
+
+func scanAPIKey(row scanner) (*justpay.APIKey, error) {
+	var k justpay.APIKey
+	var used, revoked sql.NullTime
+	if err := row.Scan(&k.ID, &k.AgentID, &k.Name, &k.Prefix, &k.CreatedAt, &used, &revoked); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	keys := []*justpay.APIKey{}
-	for rows.Next() {
-		var k justpay.APIKey
-		var used, revoked sql.NullTime
-		if err := rows.Scan(&k.ID, &k.AgentID, &k.Name, &k.Prefix, &k.CreatedAt, &used, &revoked); err != nil {
-			return nil, err
-		}
-		k.CreatedAt, k.LastUsedAt, k.RevokedAt = k.CreatedAt.UTC(), nullTime(used), nullTime(revoked)
-		keys = append(keys, &k)
-	}
-	return keys, rows.Err()
+	k.CreatedAt, k.LastUsedAt, k.RevokedAt = k.CreatedAt.UTC(), nullTime(used), nullTime(revoked)
+	return &k, nil
 }
 
 // RevokeAPIKey revokes one of the agent's keys, never the last active one.

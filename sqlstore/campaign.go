@@ -36,13 +36,15 @@ const campaignColumns = `c.id, c.owner_id, c.title, c.description, c.category, c
 	c.review_timeout_secs, c.max_execution_time_secs, c.max_concurrent_claims, c.duration_days, c.status, c.ends_at,
 	c.finished_at, c.created_at, c.updated_at`
 
-// campaignWithPool selects campaigns with their pools' balances. A locked read takes the balance
+// campaignPoolColumns and campaignPoolFrom select campaigns with their pools' balances. A locked read takes the balance
 // in a statement of its own (findCampaign): on PostgreSQL a row lock waited for re-reads the
 // locked row only, not what the statement joined to it.
-const campaignWithPool = `SELECT ` + campaignColumns + `, COALESCE(b.balance, 0)
-	FROM campaigns c LEFT JOIN ledger_balances b ON b.account = 'escrow:campaign:' || c.id`
+const (
+	campaignPoolColumns = campaignColumns + `, COALESCE(b.balance, 0)`
+	campaignPoolFrom    = `FROM campaigns c LEFT JOIN ledger_balances b ON b.account = 'escrow:campaign:' || c.id`
+)
 
-func scanCampaign(row interface{ Scan(...any) error }) (*justpay.Campaign, error) {
+func scanCampaign(row scanner) (*justpay.Campaign, error) {
 	var c justpay.Campaign
 	var tags string
 	var taskDescription sql.NullString
@@ -78,7 +80,7 @@ func (tx *Tx) findCampaign(ctx context.Context, id string, lock bool) (*justpay.
 		return nil, justpay.Errorf(justpay.ENOTFOUND, "campaign not found")
 	}
 	if !lock {
-		return scanCampaign(tx.QueryRowContext(ctx, campaignWithPool+` WHERE c.id = $1`, id))
+		return scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignPoolColumns+` `+campaignPoolFrom+` WHERE c.id = $1`, id))
 	}
 	c, err := scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignColumns+`, 0 FROM campaigns c WHERE c.id = $1`+tx.db.dialect.forUpdate, id))
 	if err != nil {
@@ -282,31 +284,14 @@ func (s *Store) findCampaigns(ctx context.Context, ownerID string, where []strin
 		p := arg("%" + escapeLike(strings.ToLower(f.Search)) + "%")
 		where = append(where, `(LOWER(c.title) LIKE `+p+` ESCAPE '\' OR LOWER(c.description) LIKE `+p+` ESCAPE '\')`)
 	}
-	cond := strings.Join(where, " AND ")
+	var campaigns []*justpay.Campaign
 	var total int
-	campaigns := []*justpay.Campaign{}
 	err := s.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM campaigns c WHERE `+cond, args...).Scan(&total); err != nil {
-			return fmt.Errorf("count campaigns: %w", err)
-		}
-		if total == 0 {
-			return nil
-		}
-		rows, err := tx.QueryContext(ctx, campaignWithPool+` WHERE `+cond+
-			fmt.Sprintf(` ORDER BY c.created_at DESC, c.id DESC LIMIT $%d OFFSET $%d`, len(args)+1, len(args)+2),
-			append(args, f.Limit, f.Offset())...)
+		var err error
+		campaigns, total, err = findPage(ctx, tx, listQuery{what: "campaigns", columns: campaignPoolColumns,
+			from: campaignPoolFrom + ` WHERE ` + strings.Join(where, " AND "), order: `c.created_at DESC, c.id DESC`, args: args},
+			f.Page, scanCampaign)
 		if err != nil {
-			return fmt.Errorf("find campaigns: %w", err)
-		}
-		for rows.Next() {
-			c, err := scanCampaign(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			campaigns = append(campaigns, c)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
 		return tx.present(ctx, ownerID, campaigns...)
@@ -320,7 +305,7 @@ func (s *Store) findCampaigns(ctx context.Context, ownerID string, where []strin
 const taskColumns = `id, campaign_id, agent_id, status, output, reject_reason, amount, platform_fee, expires_at, delivered_at,
 	finished_at, created_at, updated_at`
 
-func scanTask(row interface{ Scan(...any) error }) (*justpay.CampaignTask, error) {
+func scanTask(row scanner) (*justpay.CampaignTask, error) {
 	var t justpay.CampaignTask
 	var output sql.NullString
 	var expires, delivered, finished sql.NullTime
@@ -689,35 +674,21 @@ func (s *Store) FindTasks(ctx context.Context, agentID, campaignID string, f jus
 	if f.Status != "" && !slices.Contains(justpay.TaskStatuses, f.Status) {
 		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be one of: %s", strings.Join(justpay.TaskStatuses, ", "))
 	}
+	var tasks []*justpay.CampaignTask
 	var total int
-	tasks := []*justpay.CampaignTask{}
 	err := s.view(ctx, func(tx *Tx) error {
 		c, err := tx.findCampaign(ctx, campaignID, false)
 		if err != nil {
 			return err
 		}
-		where := `campaign_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR agent_id = $3)`
 		args := []any{c.ID, f.Status, ""}
 		if c.OwnerID != agentID {
 			args[2] = agentID
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM campaign_tasks WHERE `+where, args...).Scan(&total); err != nil {
-			return fmt.Errorf("count tasks: %w", err)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+taskColumns+` FROM campaign_tasks WHERE `+where+
-			` ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5`, append(args, f.Limit, f.Offset())...)
-		if err != nil {
-			return fmt.Errorf("find tasks: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanTask(rows)
-			if err != nil {
-				return err
-			}
-			tasks = append(tasks, t)
-		}
-		return rows.Err()
+		tasks, total, err = findPage(ctx, tx, listQuery{what: "tasks", columns: taskColumns,
+			from:  `FROM campaign_tasks WHERE campaign_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR agent_id = $3)`,
+			order: `created_at DESC, id DESC`, args: args}, f.Page, scanTask)
+		return err
 	})
 	if err != nil {
 		return nil, 0, err
@@ -790,20 +761,9 @@ func (s *Store) CancelCampaign(ctx context.Context, ownerID, id string) (*justpa
 // cancelRunningTasks cancels the finished campaign c's claimed and delivered tasks, each cost going
 // back to the owner.
 func (tx *Tx) cancelRunningTasks(ctx context.Context, c *justpay.Campaign) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM campaign_tasks WHERE campaign_id = $1 AND status IN ('claimed', 'delivered') ORDER BY id`, c.ID)
+	ids, err := queryAll(ctx, tx, "running tasks", `SELECT id FROM campaign_tasks WHERE campaign_id = $1 AND status IN ('claimed', 'delivered') ORDER BY id`,
+		[]any{c.ID}, scanID)
 	if err != nil {
-		return fmt.Errorf("find running tasks: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return err
 	}
 	for _, id := range ids {

@@ -14,7 +14,7 @@ var _ devchain.Store = (*DB)(nil)
 
 const chainTransferColumns = `signature, idx, from_address, to_address, amount, slot, COALESCE(ref, '')`
 
-func scanChainTransfer(row interface{ Scan(...any) error }) (devchain.Transfer, error) {
+func scanChainTransfer(row scanner) (devchain.Transfer, error) {
 	var t devchain.Transfer
 	var slot int64
 	err := row.Scan(&t.Signature, &t.Index, &t.From, &t.To, &t.Amount, &slot, &t.Ref)
@@ -50,20 +50,8 @@ func (db *DB) InsertChainTransfer(ctx context.Context, t devchain.Transfer) (dev
 // FindChainTransfersTo returns the simulated transfers into address, oldest first.
 // See devchain.Store.
 func (db *DB) FindChainTransfersTo(ctx context.Context, address string) ([]devchain.Transfer, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+chainTransferColumns+` FROM devchain_transfers WHERE to_address = $1 ORDER BY slot, seq`, address)
-	if err != nil {
-		return nil, fmt.Errorf("find chain transfers: %w", err)
-	}
-	defer rows.Close()
-	out := []devchain.Transfer{}
-	for rows.Next() {
-		t, err := scanChainTransfer(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.reader, "chain transfers", `SELECT `+chainTransferColumns+` FROM devchain_transfers WHERE to_address = $1 ORDER BY slot, seq`,
+		[]any{address}, scanChainTransfer)
 }
 
 // NextChainSlot returns a slot above every recorded one. See devchain.Store.

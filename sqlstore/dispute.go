@@ -20,7 +20,7 @@ var (
 
 const disputeColumns = `id, job_id, claimant_id, respondent_id, reason, description, fee, status, outcome, note, created_at, resolved_at`
 
-func scanDispute(row interface{ Scan(...any) error }) (*justpay.Dispute, error) {
+func scanDispute(row scanner) (*justpay.Dispute, error) {
 	var d justpay.Dispute
 	var resolved sql.NullTime
 	err := row.Scan(&d.ID, &d.JobID, &d.ClaimantID, &d.RespondentID, &d.Reason, &d.Description, &d.Fee, &d.Status,
@@ -115,31 +115,8 @@ func (s *Store) FindDisputes(ctx context.Context, status string, p justpay.Page)
 	if status != "" && !slices.Contains(justpay.DisputeStatuses, status) {
 		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be one of: %s", strings.Join(justpay.DisputeStatuses, ", "))
 	}
-	var total int
-	disputes := []*justpay.Dispute{}
-	err := s.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM disputes WHERE $1 = '' OR status = $1`, status).Scan(&total); err != nil {
-			return fmt.Errorf("count disputes: %w", err)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+disputeColumns+` FROM disputes WHERE $1 = '' OR status = $1
-			ORDER BY created_at, id LIMIT $2 OFFSET $3`, status, p.Limit, p.Offset())
-		if err != nil {
-			return fmt.Errorf("find disputes: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDispute(rows)
-			if err != nil {
-				return err
-			}
-			disputes = append(disputes, d)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return disputes, total, nil
+	return readPage(ctx, s.DB, listQuery{what: "disputes", columns: disputeColumns,
+		from: `FROM disputes WHERE $1 = '' OR status = $1`, order: `created_at, id`, args: []any{status}}, p, scanDispute)
 }
 
 // findJobDispute returns the job's dispute, or nil.
@@ -287,37 +264,22 @@ func (s *Store) FindAudit(ctx context.Context, p justpay.Page) ([]*justpay.Audit
 	if err := p.Validate(); err != nil {
 		return nil, 0, err
 	}
-	var total int
-	records := []*justpay.AuditRecord{}
-	err := s.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM admin_audit`).Scan(&total); err != nil {
-			return fmt.Errorf("count audit: %w", err)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, action, target_type, target_id, details, created_at FROM admin_audit
-			ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`, p.Limit, p.Offset())
-		if err != nil {
-			return fmt.Errorf("find audit: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r justpay.AuditRecord
-			var details string
-			var created time.Time
-			if err := rows.Scan(&r.ID, &r.Action, &r.TargetType, &r.TargetID, &details, &created); err != nil {
-				return err
-			}
-			if err := json.Unmarshal([]byte(details), &r.Details); err != nil {
-				return fmt.Errorf("audit %s: %w", r.ID, err)
-			}
-			r.CreatedAt = created.UTC()
-			records = append(records, &r)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, 0, err
+	return readPage(ctx, s.DB, listQuery{what: "audit records", columns: `id, action, target_type, target_id, details, created_at`,
+		from: `FROM admin_audit`, order: `created_at DESC, id DESC`}, p, scanAuditRecord)
+}
+
+func scanAuditRecord(row scanner) (*justpay.AuditRecord, error) {
+	var r justpay.AuditRecord
+	var details string
+	var created time.Time
+	if err := row.Scan(&r.ID, &r.Action, &r.TargetType, &r.TargetID, &details, &created); err != nil {
+		return nil, err
 	}
-	return records, total, nil
+	if err := json.Unmarshal([]byte(details), &r.Details); err != nil {
+		return nil, fmt.Errorf("audit %s: %w", r.ID, err)
+	}
+	r.CreatedAt = created.UTC()
+	return &r, nil
 }
 
 // SetVerified verifies or unverifies an agent. See justpay.AdminService.

@@ -17,19 +17,9 @@ func (s *Store) runDue(ctx context.Context, query string, apply func(ctx context
 	for {
 		var ids []string
 		err := s.view(ctx, func(tx *Tx) error {
-			rows, err := tx.QueryContext(ctx, query, tx.now)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			return rows.Err()
+			var err error
+			ids, err = queryAll(ctx, tx, "due rows", query, []any{tx.now}, scanID)
+			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("find due: %w", err)

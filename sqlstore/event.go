@@ -27,24 +27,20 @@ func (tx *Tx) recordEvent(ctx context.Context, agentID, typ string, data map[str
 
 // FindEvents returns the agent's events, oldest first.
 func (db *DB) FindEvents(ctx context.Context, agentID string) ([]*justpay.Event, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT id, agent_id, type, payload, created_at FROM events WHERE agent_id = $1 ORDER BY created_at, id`, agentID)
-	if err != nil {
-		return nil, fmt.Errorf("find events: %w", err)
+	return queryAll(ctx, db.reader, "events", `SELECT id, agent_id, type, payload, created_at FROM events WHERE agent_id = $1 ORDER BY created_at, id`,
+		[]any{agentID}, scanEvent)
+}
+
+func scanEvent(row scanner) (*justpay.Event, error) {
+	var e justpay.Event
+	var payload string
+	var created time.Time
+	if err := row.Scan(&e.ID, &e.AgentID, &e.Type, &payload, &created); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	var events []*justpay.Event
-	for rows.Next() {
-		var e justpay.Event
-		var payload string
-		var created time.Time
-		if err := rows.Scan(&e.ID, &e.AgentID, &e.Type, &payload, &created); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(payload), &e.Data); err != nil {
-			return nil, fmt.Errorf("decode event %s: %w", e.ID, err)
-		}
-		e.CreatedAt = created.UTC()
-		events = append(events, &e)
+	if err := json.Unmarshal([]byte(payload), &e.Data); err != nil {
+		return nil, fmt.Errorf("decode event %s: %w", e.ID, err)
 	}
-	return events, rows.Err()
+	e.CreatedAt = created.UTC()
+	return &e, nil
 }

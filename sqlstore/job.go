@@ -19,7 +19,7 @@ const jobColumns = `id, type, status, COALESCE(service_id, ''), client_id, provi
 	input, output, amount, platform_fee, callback_url, application_window_secs, execution_time_secs,
 	expires_at, accepted_at, delivered_at, finished_at, created_at, updated_at`
 
-func scanJob(row interface{ Scan(...any) error }) (*justpay.Job, error) {
+func scanJob(row scanner) (*justpay.Job, error) {
 	var j justpay.Job
 	var input string
 	var output sql.NullString
@@ -578,36 +578,9 @@ func (s *Store) FindJobs(ctx context.Context, agentID string, f justpay.JobFilte
 	default:
 		return nil, 0, justpay.Errorf(justpay.EINVALID, `role must be "client" or "provider"`)
 	}
-	where += ` AND ($2 = '' OR status = $2)`
-	var jobs []*justpay.Job
-	var total int
-	err := s.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE `+where, agentID, f.Status).Scan(&total); err != nil {
-			return fmt.Errorf("count jobs: %w", err)
-		}
-		var err error
-		jobs, err = queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`,
-			agentID, f.Status, f.Limit, f.Offset())
-		return err
-	})
-	return jobs, total, err
-}
-
-func queryJobs(ctx context.Context, tx *Tx, q string, args ...any) ([]*justpay.Job, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("find jobs: %w", err)
-	}
-	defer rows.Close()
-	jobs := []*justpay.Job{}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		jobs = append(jobs, j)
-	}
-	return jobs, rows.Err()
+	return readPage(ctx, s.DB, listQuery{what: "jobs", columns: jobColumns,
+		from: `FROM jobs WHERE ` + where + ` AND ($2 = '' OR status = $2)`, order: `created_at DESC, id DESC`,
+		args: []any{agentID, f.Status}}, f.Page, scanJob)
 }
 
 // FindOpenJobs lists open jobs still taking applications. See justpay.JobService.
@@ -621,16 +594,13 @@ func (s *Store) FindOpenJobs(ctx context.Context, category string, p justpay.Pag
 	var out []*justpay.OpenJobListing
 	var total int
 	err := s.view(ctx, func(tx *Tx) error {
-		where := `status = 'open' AND expires_at > $1 AND ($2 = '' OR category = $2)`
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE `+where, tx.now, category).Scan(&total); err != nil {
-			return fmt.Errorf("count open jobs: %w", err)
-		}
-		jobs, err := queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`,
-			tx.now, category, p.Limit, p.Offset())
+		jobs, n, err := findPage(ctx, tx, listQuery{what: "open jobs", columns: jobColumns,
+			from:  `FROM jobs WHERE status = 'open' AND expires_at > $1 AND ($2 = '' OR category = $2)`,
+			order: `created_at DESC, id DESC`, args: []any{tx.now, category}}, p, scanJob)
 		if err != nil {
 			return err
 		}
-		out = make([]*justpay.OpenJobListing, 0, len(jobs))
+		total, out = n, make([]*justpay.OpenJobListing, 0, len(jobs))
 		for _, j := range jobs {
 			client, err := tx.findAgent(ctx, j.ClientID, false)
 			if err != nil {
@@ -698,24 +668,18 @@ func (s *Store) AcceptApplication(ctx context.Context, clientID, jobID, applicat
 }
 
 func (tx *Tx) findApplications(ctx context.Context, jobID string) ([]*justpay.Application, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT p.id, p.job_id, p.agent_id, p.message, p.status, p.created_at, `+prefixed("a", agentColumns)+`
-		FROM job_applications p JOIN agents a ON a.id = p.agent_id WHERE p.job_id = $1 ORDER BY p.created_at, p.id`, jobID)
-	if err != nil {
-		return nil, fmt.Errorf("find applications: %w", err)
-	}
-	defer rows.Close()
-	apps := []*justpay.Application{}
-	for rows.Next() {
-		var p justpay.Application
-		agent, err := scanAgent(scanPrefix{rows, []any{&p.ID, &p.JobID, &p.AgentID, &p.Message, &p.Status, &p.CreatedAt}})
-		if err != nil {
-			return nil, err
-		}
-		p.CreatedAt = p.CreatedAt.UTC()
-		p.AgentName, p.TrustScore, p.JobsDone = agent.Name, agent.TrustScore(), agent.CompletedJobs
-		apps = append(apps, &p)
-	}
-	return apps, rows.Err()
+	return queryAll(ctx, tx, "applications", `SELECT p.id, p.job_id, p.agent_id, p.message, p.status, p.created_at, `+prefixed("a", agentColumns)+`
+		FROM job_applications p JOIN agents a ON a.id = p.agent_id WHERE p.job_id = $1 ORDER BY p.created_at, p.id`, []any{jobID},
+		func(row scanner) (*justpay.Application, error) {
+			var p justpay.Application
+			agent, err := scanAgent(scanPrefix{row, []any{&p.ID, &p.JobID, &p.AgentID, &p.Message, &p.Status, &p.CreatedAt}})
+			if err != nil {
+				return nil, err
+			}
+			p.CreatedAt = p.CreatedAt.UTC()
+			p.AgentName, p.TrustScore, p.JobsDone = agent.Name, agent.TrustScore(), agent.CompletedJobs
+			return &p, nil
+		})
 }
 
 // RateJob rates the other party of a completed job. See justpay.JobService.
@@ -771,33 +735,21 @@ func (s *Store) FindRatings(ctx context.Context, agentID string, p justpay.Page)
 	if err := p.Validate(); err != nil {
 		return nil, 0, err
 	}
-	var out []*justpay.Rating
-	var total int
-	err := s.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ratings WHERE ratee_id = $1`, agentID).Scan(&total); err != nil {
-			return fmt.Errorf("count ratings: %w", err)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT r.id, r.job_id, r.rater_id, a.name, r.ratee_id, r.score, r.comment, r.tags, r.created_at
-			FROM ratings r JOIN agents a ON a.id = r.rater_id WHERE r.ratee_id = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2 OFFSET $3`,
-			agentID, p.Limit, p.Offset())
-		if err != nil {
-			return fmt.Errorf("find ratings: %w", err)
-		}
-		defer rows.Close()
-		out = []*justpay.Rating{}
-		for rows.Next() {
-			var r justpay.Rating
-			var tags string
-			if err := rows.Scan(&r.ID, &r.JobID, &r.RaterID, &r.RaterName, &r.RateeID, &r.Score, &r.Comment, &tags, &r.CreatedAt); err != nil {
-				return err
-			}
-			if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
-				return err
-			}
-			r.CreatedAt = r.CreatedAt.UTC()
-			out = append(out, &r)
-		}
-		return rows.Err()
-	})
-	return out, total, err
+	return readPage(ctx, s.DB, listQuery{what: "ratings",
+		columns: `r.id, r.job_id, r.rater_id, a.name, r.ratee_id, r.score, r.comment, r.tags, r.created_at`,
+		from:    `FROM ratings r JOIN agents a ON a.id = r.rater_id WHERE r.ratee_id = $1`,
+		order:   `r.created_at DESC, r.id DESC`, args: []any{agentID}}, p, scanRating)
+}
+
+func scanRating(row scanner) (*justpay.Rating, error) {
+	var r justpay.Rating
+	var tags string
+	if err := row.Scan(&r.ID, &r.JobID, &r.RaterID, &r.RaterName, &r.RateeID, &r.Score, &r.Comment, &tags, &r.CreatedAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
+		return nil, err
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	return &r, nil
 }

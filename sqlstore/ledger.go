@@ -186,12 +186,6 @@ func agentBalance(ctx context.Context, q queryer, agentID string) (*justpay.Bala
 	return &b, rows.Err()
 }
 
-// queryer is what both *sql.DB and *Tx offer for reads.
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // maxProblems caps how many offending rows a ledger check lists per rule.
 const maxProblems = 100
 

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/justpay/justpay"
 )
@@ -14,14 +13,17 @@ var _ justpay.ProposalService = (*Store)(nil)
 
 var errProposalNotFound = justpay.Errorf(justpay.ENOTFOUND, "proposal not found")
 
-// proposalSelect reads proposals with their author's name and whether the viewer ($1, "" for
-// nobody) voted for them.
-const proposalSelect = `SELECT p.id, p.author_id, a.name, p.title, p.description, p.category, p.status, p.vote_count,
-	p.created_at, p.updated_at, EXISTS (SELECT 1 FROM proposal_votes v WHERE v.proposal_id = p.id AND v.agent_id = $1)
-	FROM proposals p JOIN agents a ON a.id = p.author_id`
+// proposalColumns and proposalFrom read proposals with their author's name and whether the viewer
+// ($1, "" for nobody) voted for them.
+const (
+	proposalColumns = `p.id, p.author_id, a.name, p.title, p.description, p.category, p.status, p.vote_count,
+	p.created_at, p.updated_at, v.agent_id IS NOT NULL`
+	proposalFrom = `FROM proposals p JOIN agents a ON a.id = p.author_id
+	LEFT JOIN proposal_votes v ON v.proposal_id = p.id AND v.agent_id = $1`
+)
 
-// scanProposal reads a row of proposalSelect; HasVoted is set only for a viewer.
-func scanProposal(row interface{ Scan(...any) error }, viewerID string) (*justpay.Proposal, error) {
+// scanProposal reads a row of proposalColumns; HasVoted is set only for a viewer.
+func scanProposal(row scanner, viewerID string) (*justpay.Proposal, error) {
 	var p justpay.Proposal
 	var voted bool
 	err := row.Scan(&p.ID, &p.AuthorID, &p.AuthorName, &p.Title, &p.Description, &p.Category, &p.Status, &p.VoteCount,
@@ -40,7 +42,7 @@ func scanProposal(row interface{ Scan(...any) error }, viewerID string) (*justpa
 
 // findProposal reads one proposal as viewerID sees it.
 func (tx *Tx) findProposal(ctx context.Context, viewerID, id string) (*justpay.Proposal, error) {
-	return scanProposal(tx.QueryRowContext(ctx, proposalSelect+` WHERE p.id = $2`, viewerID, id), viewerID)
+	return scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalColumns+` `+proposalFrom+` WHERE p.id = $2`, viewerID, id), viewerID)
 }
 
 // lockProposal takes the proposal's row lock (PostgreSQL; SQLite's single writer holds
@@ -103,58 +105,14 @@ func (s *Store) FindProposals(ctx context.Context, viewerID string, f justpay.Pr
 	if err := f.Validate(); err != nil {
 		return nil, 0, err
 	}
-	// The filter's conditions, numbered from first: the list's $1 is the viewer, the count has
-	// none.
-	var values []any
-	for _, v := range []string{f.Status, f.Category} {
-		if v != "" {
-			values = append(values, v)
-		}
-	}
-	where := func(first int) string {
-		var conds []string
-		for _, c := range []struct{ column, v string }{{"p.status", f.Status}, {"p.category", f.Category}} {
-			if c.v != "" {
-				conds = append(conds, fmt.Sprintf("%s = $%d", c.column, first+len(conds)))
-			}
-		}
-		if len(conds) == 0 {
-			return ""
-		}
-		return " WHERE " + strings.Join(conds, " AND ")
-	}
-	order := ` ORDER BY p.vote_count DESC, p.created_at DESC, p.id DESC`
+	order := `p.vote_count DESC, p.created_at DESC, p.id DESC`
 	if f.Sort == justpay.ProposalSortRecent {
-		order = ` ORDER BY p.created_at DESC, p.id DESC`
+		order = `p.created_at DESC, p.id DESC`
 	}
-	var total int
-	proposals := []*justpay.Proposal{}
-	err := s.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM proposals p`+where(1), values...).Scan(&total); err != nil {
-			return fmt.Errorf("count proposals: %w", err)
-		}
-		if total == 0 {
-			return nil
-		}
-		args := append(append([]any{viewerID}, values...), f.Limit, f.Offset())
-		rows, err := tx.QueryContext(ctx, proposalSelect+where(2)+order+fmt.Sprintf(` LIMIT $%d OFFSET $%d`, len(values)+2, len(values)+3), args...)
-		if err != nil {
-			return fmt.Errorf("find proposals: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			p, err := scanProposal(rows, viewerID)
-			if err != nil {
-				return err
-			}
-			proposals = append(proposals, p)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return proposals, total, nil
+	return readPage(ctx, s.DB, listQuery{what: "proposals", columns: proposalColumns,
+		from:  proposalFrom + ` WHERE ($2 = '' OR p.status = $2) AND ($3 = '' OR p.category = $3)`,
+		order: order, args: []any{viewerID, f.Status, f.Category}}, f.Page,
+		func(row scanner) (*justpay.Proposal, error) { return scanProposal(row, viewerID) })
 }
 
 // FindProposal returns one proposal. See justpay.ProposalService.

@@ -16,7 +16,7 @@ var _ justpay.ReportService = (*Store)(nil)
 const reportColumns = `id, reporter_id, target_type, target_id, target_agent_id, reason, description, status, note,
 	expires_at, created_at, resolved_at`
 
-func scanReport(row interface{ Scan(...any) error }) (*justpay.Report, error) {
+func scanReport(row scanner) (*justpay.Report, error) {
 	var r justpay.Report
 	var expires, resolved sql.NullTime
 	err := row.Scan(&r.ID, &r.ReporterID, &r.TargetType, &r.TargetID, &r.TargetAgentID, &r.Reason, &r.Description,
@@ -226,31 +226,8 @@ func (s *Store) FindReports(ctx context.Context, status string, p justpay.Page) 
 	if status != "" && !slices.Contains(justpay.ReportStatuses, status) {
 		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be one of: %s", strings.Join(justpay.ReportStatuses, ", "))
 	}
-	var total int
-	reports := []*justpay.Report{}
-	err := s.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM reports WHERE $1 = '' OR status = $1`, status).Scan(&total); err != nil {
-			return fmt.Errorf("count reports: %w", err)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+reportColumns+` FROM reports WHERE $1 = '' OR status = $1
-			ORDER BY created_at, id LIMIT $2 OFFSET $3`, status, p.Limit, p.Offset())
-		if err != nil {
-			return fmt.Errorf("find reports: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanReport(rows)
-			if err != nil {
-				return err
-			}
-			reports = append(reports, r)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return reports, total, nil
+	return readPage(ctx, s.DB, listQuery{what: "reports", columns: reportColumns,
+		from: `FROM reports WHERE $1 = '' OR status = $1`, order: `created_at, id`, args: []any{status}}, p, scanReport)
 }
 
 // RunDueReports expires the pending reports of agents whose newest pending report is 30 days

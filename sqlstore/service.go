@@ -172,36 +172,8 @@ func (s *Store) FindServices(ctx context.Context, f justpay.ServiceFilter) ([]*j
 	if f.MaxPrice != nil {
 		where = append(where, "price_per_job <= "+arg(*f.MaxPrice))
 	}
-	cond := strings.Join(where, " AND ")
-	var total int
-	services := []*justpay.Service{}
-	err := s.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE `+cond, args...).Scan(&total); err != nil {
-			return fmt.Errorf("count services: %w", err)
-		}
-		if total == 0 {
-			return nil
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+serviceColumns+` FROM services WHERE `+cond+
-			` ORDER BY `+serviceOrders[f.SortBy]+fmt.Sprintf(` LIMIT $%d OFFSET $%d`, len(args)+1, len(args)+2),
-			append(args, f.Limit, f.Offset())...)
-		if err != nil {
-			return fmt.Errorf("find services: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			svc, err := scanService(rows)
-			if err != nil {
-				return err
-			}
-			services = append(services, svc)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return services, total, nil
+	return readPage(ctx, s.DB, listQuery{what: "services", columns: serviceColumns,
+		from: `FROM services WHERE ` + strings.Join(where, " AND "), order: serviceOrders[f.SortBy], args: args}, f.Page, scanService)
 }
 
 // escapeLike escapes the LIKE wildcards % and _ and the escape character \ itself.
@@ -212,27 +184,12 @@ func escapeLike(s string) string {
 // FindCategories counts active services per category, largest first, then by name.
 // See justpay.ServiceService.
 func (s *Store) FindCategories(ctx context.Context) ([]justpay.CategoryCount, error) {
-	counts := []justpay.CategoryCount{}
-	err := s.view(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT category, COUNT(*) FROM services WHERE active
-			GROUP BY category ORDER BY COUNT(*) DESC, category`)
-		if err != nil {
-			return fmt.Errorf("find categories: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var c justpay.CategoryCount
-			if err := rows.Scan(&c.Category, &c.Count); err != nil {
-				return err
-			}
-			counts = append(counts, c)
-		}
-		return rows.Err()
+	return queryAll(ctx, s.reader, "categories", `SELECT category, COUNT(*) FROM services WHERE active
+		GROUP BY category ORDER BY COUNT(*) DESC, category`, nil, func(row scanner) (justpay.CategoryCount, error) {
+		var c justpay.CategoryCount
+		err := row.Scan(&c.Category, &c.Count)
+		return c, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return counts, nil
 }
 
 // UpdateService changes the fields present in f on the owner's service, active or not. New
@@ -392,7 +349,7 @@ const serviceColumns = `id, agent_id, name, description, category, tags, input_s
 	model, model_provider, price_per_job, max_execution_time_secs, auto_accept, max_concurrent_jobs, queue_enabled,
 	max_queue_size, min_client_trust_score, active, completed_jobs, rating_count, rating_sum, created_at, updated_at`
 
-func scanService(row interface{ Scan(...any) error }) (*justpay.Service, error) {
+func scanService(row scanner) (*justpay.Service, error) {
 	var s justpay.Service
 	var tags, in, out string
 	var exIn, exOut sql.NullString

@@ -291,34 +291,21 @@ func (s *Store) FindTransactions(ctx context.Context, agentID string, f justpay.
 	where := `(p.account = $1 OR (p.account IN (SELECT b.account FROM ledger_balances b WHERE b.agent_id = $3 AND b.account LIKE 'escrow:campaign:%')
 		AND NOT EXISTS (SELECT 1 FROM ledger_postings q WHERE q.tx_id = p.tx_id AND q.account = $1))) AND ($2 = '' OR t.type = $2)`
 	args := []any{justpay.AgentAvailable(agentID), f.Type, agentID}
-	var total int
-	txs := []*justpay.Transaction{}
-	err := s.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.tx_id WHERE `+where, args...).Scan(&total); err != nil {
-			return fmt.Errorf("count transactions: %w", err)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT t.id, t.type, p.amount, t.ref_type, t.ref_id, t.description, t.created_at
-			FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.tx_id WHERE `+where+`
-			ORDER BY p.id DESC LIMIT $4 OFFSET $5`, append(args, f.Limit, f.Offset())...)
-		if err != nil {
-			return fmt.Errorf("find transactions: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var t justpay.Transaction
-			if err := rows.Scan(&t.ID, &t.Type, &t.Amount, &t.RefType, &t.RefID, &t.Description, &t.CreatedAt); err != nil {
-				return err
-			}
-			t.Direction, t.CreatedAt = "in", t.CreatedAt.UTC()
-			if t.Amount < 0 {
-				t.Direction, t.Amount = "out", -t.Amount
-			}
-			txs = append(txs, &t)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, 0, err
+	return readPage(ctx, s.DB, listQuery{what: "transactions",
+		columns: `t.id, t.type, p.amount, t.ref_type, t.ref_id, t.description, t.created_at`,
+		from:    `FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.tx_id WHERE ` + where,
+		order:   `p.id DESC`, args: args}, f.Page, scanTransaction)
+}
+
+// scanTransaction reads a posting of the agent's as a transaction, its sign as the direction.
+func scanTransaction(row scanner) (*justpay.Transaction, error) {
+	var t justpay.Transaction
+	if err := row.Scan(&t.ID, &t.Type, &t.Amount, &t.RefType, &t.RefID, &t.Description, &t.CreatedAt); err != nil {
+		return nil, err
 	}
-	return txs, total, nil
+	t.Direction, t.CreatedAt = "in", t.CreatedAt.UTC()
+	if t.Amount < 0 {
+		t.Direction, t.Amount = "out", -t.Amount
+	}
+	return &t, nil
 }

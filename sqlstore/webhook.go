@@ -52,9 +52,9 @@ func (tx *Tx) webhookURL(ctx context.Context, agentID string, data map[string]an
 const webhookDeliveryColumns = `d.id, d.event_id, d.agent_id, e.type, d.url, d.status, d.attempts, d.next_attempt_at,
 	d.last_status_code, d.last_error, d.created_at, d.updated_at, d.delivered_at`
 
-const webhookDeliveryFrom = ` FROM webhook_deliveries d JOIN events e ON e.id = d.event_id`
+const webhookDeliveryFrom = `FROM webhook_deliveries d JOIN events e ON e.id = d.event_id`
 
-func scanWebhookDelivery(row interface{ Scan(...any) error }) (*justpay.WebhookDelivery, error) {
+func scanWebhookDelivery(row scanner) (*justpay.WebhookDelivery, error) {
 	var d justpay.WebhookDelivery
 	var next time.Time
 	var code sql.NullInt64
@@ -88,34 +88,13 @@ func (db *DB) FindWebhookDeliveries(ctx context.Context, agentID, status string,
 	default:
 		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be pending, delivered or failed")
 	}
-	var total int
-	var list []*justpay.WebhookDelivery
-	err := db.view(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_deliveries d`+where, args...).Scan(&total); err != nil {
-			return fmt.Errorf("count webhook deliveries: %w", err)
-		}
-		n := len(args)
-		rows, err := tx.QueryContext(ctx, `SELECT `+webhookDeliveryColumns+webhookDeliveryFrom+where+
-			fmt.Sprintf(` ORDER BY d.created_at DESC, d.id DESC LIMIT $%d OFFSET $%d`, n+1, n+2), append(args, p.Limit, p.Offset())...)
-		if err != nil {
-			return fmt.Errorf("find webhook deliveries: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanWebhookDelivery(rows)
-			if err != nil {
-				return err
-			}
-			list = append(list, d)
-		}
-		return rows.Err()
-	})
-	return list, total, err
+	return readPage(ctx, db, listQuery{what: "webhook deliveries", columns: webhookDeliveryColumns,
+		from: webhookDeliveryFrom + where, order: `d.created_at DESC, d.id DESC`, args: args}, p, scanWebhookDelivery)
 }
 
 // FindWebhookDeliveryByEventID returns the delivery of an event. Errors: ENOTFOUND.
 func (db *DB) FindWebhookDeliveryByEventID(ctx context.Context, eventID string) (*justpay.WebhookDelivery, error) {
-	return scanWebhookDelivery(db.reader.QueryRowContext(ctx, `SELECT `+webhookDeliveryColumns+webhookDeliveryFrom+` WHERE d.event_id = $1`, eventID))
+	return scanWebhookDelivery(db.reader.QueryRowContext(ctx, `SELECT `+webhookDeliveryColumns+` `+webhookDeliveryFrom+` WHERE d.event_id = $1`, eventID))
 }
 
 // RedeliverWebhook starts another cycle of attempts. See justpay.WebhookService.
@@ -126,7 +105,7 @@ func (db *DB) RedeliverWebhook(ctx context.Context, agentID, id string) (*justpa
 	var out *justpay.WebhookDelivery
 	err := db.update(ctx, func(tx *Tx) error {
 		var status, payload string
-		err := tx.QueryRowContext(ctx, `SELECT d.status, e.payload`+webhookDeliveryFrom+` WHERE d.id = $1 AND d.agent_id = $2`+tx.db.dialect.forUpdate,
+		err := tx.QueryRowContext(ctx, `SELECT d.status, e.payload `+webhookDeliveryFrom+` WHERE d.id = $1 AND d.agent_id = $2`+tx.db.dialect.forUpdate,
 			id, agentID).Scan(&status, &payload)
 		if errors.Is(err, sql.ErrNoRows) {
 			return justpay.Errorf(justpay.ENOTFOUND, "webhook delivery not found")
@@ -155,7 +134,7 @@ func (db *DB) RedeliverWebhook(ctx context.Context, agentID, id string) (*justpa
 		if n, _ := res.RowsAffected(); n != 1 {
 			return justpay.Errorf(justpay.ECONFLICT, "webhook delivery %s changed concurrently", id)
 		}
-		out, err = scanWebhookDelivery(tx.QueryRowContext(ctx, `SELECT `+webhookDeliveryColumns+webhookDeliveryFrom+` WHERE d.id = $1`, id))
+		out, err = scanWebhookDelivery(tx.QueryRowContext(ctx, `SELECT `+webhookDeliveryColumns+` `+webhookDeliveryFrom+` WHERE d.id = $1`, id))
 		return err
 	})
 	return out, err
@@ -183,21 +162,9 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, limit int) ([]*justpay
 	var claimed []*justpay.WebhookDispatch
 	err := db.update(ctx, func(tx *Tx) error {
 		claimed = claimed[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM webhook_deliveries WHERE `+dueWebhooksCondition+`
-			ORDER BY next_attempt_at, id LIMIT $2`+tx.db.dialect.skipLocked, tx.now, limit)
+		ids, err := queryAll(ctx, tx, "due webhook deliveries", `SELECT id FROM webhook_deliveries WHERE `+dueWebhooksCondition+`
+			ORDER BY next_attempt_at, id LIMIT $2`+tx.db.dialect.skipLocked, []any{tx.now, limit}, scanID)
 		if err != nil {
-			return fmt.Errorf("find due webhook deliveries: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
 		lease := tx.now.Add(justpay.WebhookLease)
@@ -214,7 +181,7 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, limit int) ([]*justpay
 			}
 			d := &justpay.WebhookDispatch{Lease: lease}
 			var data string
-			if err := tx.QueryRowContext(ctx, `SELECT d.id, d.event_id, d.agent_id, d.url, d.attempts, e.type, e.payload, e.created_at`+
+			if err := tx.QueryRowContext(ctx, `SELECT d.id, d.event_id, d.agent_id, d.url, d.attempts, e.type, e.payload, e.created_at `+
 				webhookDeliveryFrom+` WHERE d.id = $1`, id).Scan(&d.DeliveryID, &d.EventID, &d.AgentID, &d.URL, &d.Attempts,
 				&d.Event, &data, &d.Time); err != nil {
 				return fmt.Errorf("read claimed webhook delivery: %w", err)
@@ -298,14 +265,9 @@ func (s *Store) WebhookSigningSecrets(ctx context.Context, agentID string) ([]st
 	return secrets, err
 }
 
-// querier is what reads need from a pool or a transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // webhookSecrets opens the agent's secrets valid at now, newest first, and reports whether one of
 // them is current (not rotated out).
-func (s *Store) webhookSecrets(ctx context.Context, q querier, agentID string, now time.Time) ([]string, bool, error) {
+func (s *Store) webhookSecrets(ctx context.Context, q queryer, agentID string, now time.Time) ([]string, bool, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, sealed_secret, expires_at FROM webhook_secrets
 		WHERE agent_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, id DESC`, agentID, now)
 	if err != nil {

@@ -19,7 +19,7 @@ const WithdrawalLease = time.Minute
 const withdrawalColumns = `id, agent_id, kind, address, amount, fee, net_amount, status, signature, failure_reason,
 	attempts, created_at, updated_at, completed_at`
 
-func scanWithdrawal(row interface{ Scan(...any) error }) (*justpay.Withdrawal, error) {
+func scanWithdrawal(row scanner) (*justpay.Withdrawal, error) {
 	var w justpay.Withdrawal
 	var completed sql.NullTime
 	err := row.Scan(&w.ID, &w.AgentID, &w.Kind, &w.Address, &w.Amount, &w.Fee, &w.NetAmount, &w.Status, &w.Signature,
@@ -47,22 +47,10 @@ func (db *DB) ClaimDueWithdrawals(ctx context.Context, limit int) ([]*justpay.Wi
 	var claimed []*justpay.Withdrawal
 	err := db.update(ctx, func(tx *Tx) error {
 		claimed = claimed[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM withdrawals WHERE status IN ($1, $2) AND next_attempt_at <= $3
+		ids, err := queryAll(ctx, tx, "due withdrawals", `SELECT id FROM withdrawals WHERE status IN ($1, $2) AND next_attempt_at <= $3
 			ORDER BY next_attempt_at, id LIMIT $4`+tx.db.dialect.skipLocked,
-			justpay.WithdrawalQueued, justpay.WithdrawalSending, tx.now, limit)
+			[]any{justpay.WithdrawalQueued, justpay.WithdrawalSending, tx.now, limit}, scanID)
 		if err != nil {
-			return fmt.Errorf("find due withdrawals: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
 		for _, id := range ids {
