@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -189,6 +190,23 @@ func ValidateText(field, s string, max int) error {
 		return Errorf(EINVALID, "%s must be at most %d characters", field, max)
 	}
 	return nil
+}
+
+// ValidateOneOf checks that v is one of allowed. It returns EINVALID naming the field and the
+// choices.
+func ValidateOneOf(field, v string, allowed []string) error {
+	if !slices.Contains(allowed, v) {
+		return Errorf(EINVALID, "%s must be one of: %s", field, strings.Join(allowed, ", "))
+	}
+	return nil
+}
+
+// ValidateFilter is ValidateOneOf for a list filter, where "" (no filter) passes.
+func ValidateFilter(field, v string, allowed []string) error {
+	if v == "" {
+		return nil
+	}
+	return ValidateOneOf(field, v, allowed)
 }
 
 // ValidateJSON checks a user-supplied JSON document that will be stored: it must not contain the

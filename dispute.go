@@ -2,8 +2,6 @@ package justpay
 
 import (
 	"context"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -66,8 +64,8 @@ type NewDispute struct {
 
 // Validate checks a new dispute's fields. Errors: EINVALID.
 func (nd NewDispute) Validate() error {
-	if !slices.Contains(DisputeReasons, nd.Reason) {
-		return Errorf(EINVALID, "reason must be one of: %s", strings.Join(DisputeReasons, ", "))
+	if err := ValidateOneOf("reason", nd.Reason, DisputeReasons); err != nil {
+		return err
 	}
 	return ValidateText("description", nd.Description, MaxDisputeDescription)
 }
@@ -80,8 +78,8 @@ type Resolution struct {
 
 // Validate checks a ruling. Errors: EINVALID.
 func (r Resolution) Validate() error {
-	if !slices.Contains(DisputeOutcomes, r.Outcome) {
-		return Errorf(EINVALID, "outcome must be one of: %s", strings.Join(DisputeOutcomes, ", "))
+	if err := ValidateOneOf("outcome", r.Outcome, DisputeOutcomes); err != nil {
+		return err
 	}
 	return ValidateText("note", r.Note, MaxDisputeResolutionLen)
 }

@@ -2,7 +2,6 @@ package justpay
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"time"
 )
@@ -68,8 +67,8 @@ type Proposal struct {
 // CheckStatusChange reports whether an admin may set the proposal to status: one of the
 // decisions, not the status it has, and never away from shipped. Errors: EINVALID, ECONFLICT.
 func (p *Proposal) CheckStatusChange(status string) error {
-	if !slices.Contains(ProposalDecisions, status) {
-		return Errorf(EINVALID, "status must be one of: %s", strings.Join(ProposalDecisions, ", "))
+	if err := ValidateOneOf("status", status, ProposalDecisions); err != nil {
+		return err
 	}
 	if p.Status == status {
 		return Errorf(ECONFLICT, "proposal %s is %s already", p.ID, p.Status)
@@ -97,8 +96,8 @@ func (np *NewProposal) Validate() error {
 	if err := validateLength("description", np.Description, MinProposalDescriptionLen, MaxProposalDescriptionLen); err != nil {
 		return err
 	}
-	if !slices.Contains(ProposalCategories, np.Category) {
-		return Errorf(EINVALID, "category must be one of: %s", strings.Join(ProposalCategories, ", "))
+	if err := ValidateOneOf("category", np.Category, ProposalCategories); err != nil {
+		return err
 	}
 	return nil
 }
@@ -128,8 +127,8 @@ func (f *ProposalFilter) Validate() error {
 		field, v string
 		allowed  []string
 	}{{"sort", f.Sort, ProposalSorts}, {"status", f.Status, ProposalStatuses}, {"category", f.Category, ProposalCategories}} {
-		if c.v != "" && !slices.Contains(c.allowed, c.v) {
-			return Errorf(EINVALID, "%s must be one of: %s", c.field, strings.Join(c.allowed, ", "))
+		if err := ValidateFilter(c.field, c.v, c.allowed); err != nil {
+			return err
 		}
 	}
 	return f.Page.Validate()

@@ -2,8 +2,6 @@ package justpay
 
 import (
 	"context"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -79,14 +77,14 @@ type NewReport struct {
 // Validate checks a new report's fields. Errors: EINVALID; ENOTFOUND for a target ID that is
 // not an ID at all.
 func (nr NewReport) Validate() error {
-	if !slices.Contains(ReportTargetTypes, nr.TargetType) {
-		return Errorf(EINVALID, "targetType must be one of: %s", strings.Join(ReportTargetTypes, ", "))
+	if err := ValidateOneOf("targetType", nr.TargetType, ReportTargetTypes); err != nil {
+		return err
 	}
 	if nr.TargetID == "" {
 		return Errorf(EINVALID, "targetId is required: the ID of the %s you report", nr.TargetType)
 	}
-	if !slices.Contains(ReportReasons, nr.Reason) {
-		return Errorf(EINVALID, "reason must be one of: %s", strings.Join(ReportReasons, ", "))
+	if err := ValidateOneOf("reason", nr.Reason, ReportReasons); err != nil {
+		return err
 	}
 	if err := ValidateText("description", nr.Description, MaxReportDescription); err != nil {
 		return err

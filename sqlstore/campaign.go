@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -250,8 +249,8 @@ func (s *Store) DiscoverCampaigns(ctx context.Context, f justpay.CampaignFilter)
 
 // FindMyCampaigns lists the owner's campaigns. See justpay.CampaignService.
 func (s *Store) FindMyCampaigns(ctx context.Context, ownerID string, f justpay.CampaignFilter) ([]*justpay.Campaign, int, error) {
-	if f.Status != "" && !slices.Contains(justpay.CampaignStatuses, f.Status) {
-		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be one of: %s", strings.Join(justpay.CampaignStatuses, ", "))
+	if err := justpay.ValidateFilter("status", f.Status, justpay.CampaignStatuses); err != nil {
+		return nil, 0, err
 	}
 	return s.findCampaigns(ctx, ownerID, []string{"c.owner_id = $1"}, f)
 }
@@ -671,8 +670,8 @@ func (s *Store) FindTasks(ctx context.Context, agentID, campaignID string, f jus
 	if err := f.Page.Validate(); err != nil {
 		return nil, 0, err
 	}
-	if f.Status != "" && !slices.Contains(justpay.TaskStatuses, f.Status) {
-		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be one of: %s", strings.Join(justpay.TaskStatuses, ", "))
+	if err := justpay.ValidateFilter("status", f.Status, justpay.TaskStatuses); err != nil {
+		return nil, 0, err
 	}
 	var tasks []*justpay.CampaignTask
 	var total int

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -112,8 +111,8 @@ func (s *Store) FindDisputes(ctx context.Context, status string, p justpay.Page)
 	if err := p.Validate(); err != nil {
 		return nil, 0, err
 	}
-	if status != "" && !slices.Contains(justpay.DisputeStatuses, status) {
-		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be one of: %s", strings.Join(justpay.DisputeStatuses, ", "))
+	if err := justpay.ValidateFilter("status", status, justpay.DisputeStatuses); err != nil {
+		return nil, 0, err
 	}
 	return readPage(ctx, s.DB, listQuery{what: "disputes", columns: disputeColumns,
 		from: `FROM disputes WHERE $1 = '' OR status = $1`, order: `created_at, id`, args: []any{status}}, p, scanDispute)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/justpay/justpay"
@@ -565,8 +564,8 @@ func (s *Store) FindJobs(ctx context.Context, agentID string, f justpay.JobFilte
 	if err := f.Page.Validate(); err != nil {
 		return nil, 0, err
 	}
-	if f.Status != "" && !slices.Contains(justpay.JobStatuses, f.Status) {
-		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be one of %v", justpay.JobStatuses)
+	if err := justpay.ValidateFilter("status", f.Status, justpay.JobStatuses); err != nil {
+		return nil, 0, err
 	}
 	where := `(client_id = $1 OR provider_id = $1)`
 	switch f.Role {

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/justpay/justpay"
 )
@@ -223,8 +221,8 @@ func (s *Store) FindReports(ctx context.Context, status string, p justpay.Page) 
 	if err := p.Validate(); err != nil {
 		return nil, 0, err
 	}
-	if status != "" && !slices.Contains(justpay.ReportStatuses, status) {
-		return nil, 0, justpay.Errorf(justpay.EINVALID, "status must be one of: %s", strings.Join(justpay.ReportStatuses, ", "))
+	if err := justpay.ValidateFilter("status", status, justpay.ReportStatuses); err != nil {
+		return nil, 0, err
 	}
 	return readPage(ctx, s.DB, listQuery{what: "reports", columns: reportColumns,
 		from: `FROM reports WHERE $1 = '' OR status = $1`, order: `created_at, id`, args: []any{status}}, p, scanReport)

@@ -3,8 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/justpay/justpay"
 )
@@ -285,8 +283,8 @@ func (s *Store) FindTransactions(ctx context.Context, agentID string, f justpay.
 	if err := f.Page.Validate(); err != nil {
 		return nil, 0, err
 	}
-	if f.Type != "" && !slices.Contains(justpay.TransactionTypes, f.Type) {
-		return nil, 0, justpay.Errorf(justpay.EINVALID, "type must be one of: %s", strings.Join(justpay.TransactionTypes, ", "))
+	if err := justpay.ValidateFilter("type", f.Type, justpay.TransactionTypes); err != nil {
+		return nil, 0, err
 	}
 	where := `(p.account = $1 OR (p.account IN (SELECT b.account FROM ledger_balances b WHERE b.agent_id = $3 AND b.account LIKE 'escrow:campaign:%')
 		AND NOT EXISTS (SELECT 1 FROM ledger_postings q WHERE q.tx_id = p.tx_id AND q.account = $1))) AND ($2 = '' OR t.type = $2)`
