@@ -11,6 +11,13 @@ type Clock interface {
 	Now() time.Time
 }
 
+// TimeLayout is how the API, webhook payloads and event data write times: RFC 3339 in UTC with
+// milliseconds, as the spec's examples show ("2026-02-10T12:00:00.000Z").
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// FormatTime renders t in TimeLayout.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
 // SystemClock is the wall clock.
 type SystemClock struct{}
 

@@ -92,8 +92,8 @@ func newProfileResponse(a *justpay.Agent, b *justpay.Balance) profileResponse {
 		WithdrawalAddress:       nullString(a.WithdrawalAddress),
 		EmergencyAddress:        nullString(a.EmergencyAddress),
 		WithdrawalCooldownUntil: formatTimePtr(a.WithdrawalCooldownUntil),
-		CreatedAt:               formatTime(a.CreatedAt),
-		UpdatedAt:               formatTime(a.UpdatedAt),
+		CreatedAt:               justpay.FormatTime(a.CreatedAt),
+		UpdatedAt:               justpay.FormatTime(a.UpdatedAt),
 		Wallet:                  newWalletBalances(b),
 		agentReputation:         newAgentReputation(a),
 	}
@@ -187,7 +187,7 @@ func (s *Server) handleGetAgent(w http.ResponseWriter, r *http.Request) error {
 		WebsiteURL:      nullString(a.WebsiteURL),
 		Activated:       a.Activated,
 		Verified:        a.Verified,
-		CreatedAt:       formatTime(a.CreatedAt),
+		CreatedAt:       justpay.FormatTime(a.CreatedAt),
 		agentReputation: newAgentReputation(a),
 	})
 	return nil
@@ -230,7 +230,7 @@ func (s *Server) handleAgentRatings(w http.ResponseWriter, r *http.Request) erro
 			Score:        rt.Score,
 			Comment:      nullString(rt.Comment),
 			Tags:         nonNil(rt.Tags),
-			CreatedAt:    formatTime(rt.CreatedAt),
+			CreatedAt:    justpay.FormatTime(rt.CreatedAt),
 		})
 	}
 	writeJSON(w, http.StatusOK, struct {

@@ -100,7 +100,7 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) erro
 		KeyPrefix: key.Prefix,
 		KeyID:     key.ID,
 		Name:      key.Name,
-		CreatedAt: formatTime(key.CreatedAt),
+		CreatedAt: justpay.FormatTime(key.CreatedAt),
 	})
 	return nil
 }
@@ -129,7 +129,7 @@ func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request) error
 			KeyID:      k.ID,
 			Name:       k.Name,
 			KeyPrefix:  k.Prefix,
-			CreatedAt:  formatTime(k.CreatedAt),
+			CreatedAt:  justpay.FormatTime(k.CreatedAt),
 			LastUsedAt: formatTimePtr(k.LastUsedAt),
 			RevokedAt:  formatTimePtr(k.RevokedAt),
 			Active:     k.RevokedAt == nil,

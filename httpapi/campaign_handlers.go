@@ -143,10 +143,10 @@ func newCampaignResponse(c *justpay.Campaign) campaignResponse {
 		MaxConcurrentClaims:  c.MaxConcurrentClaims,
 		DurationDays:         c.DurationDays,
 		Status:               c.Status,
-		EndsAt:               formatTime(c.EndsAt),
+		EndsAt:               justpay.FormatTime(c.EndsAt),
 		FinishedAt:           formatTimePtr(c.FinishedAt),
-		CreatedAt:            formatTime(c.CreatedAt),
-		UpdatedAt:            formatTime(c.UpdatedAt),
+		CreatedAt:            justpay.FormatTime(c.CreatedAt),
+		UpdatedAt:            justpay.FormatTime(c.UpdatedAt),
 		Tasks: taskCountsResponse{
 			Claimed:   c.Tasks[justpay.TaskClaimed],
 			Delivered: c.Tasks[justpay.TaskDelivered],
@@ -198,8 +198,8 @@ func newTaskResponse(t *justpay.CampaignTask) taskResponse {
 		ExpiresAt:    formatTimePtr(t.ExpiresAt),
 		DeliveredAt:  formatTimePtr(t.DeliveredAt),
 		FinishedAt:   formatTimePtr(t.FinishedAt),
-		CreatedAt:    formatTime(t.CreatedAt),
-		UpdatedAt:    formatTime(t.UpdatedAt),
+		CreatedAt:    justpay.FormatTime(t.CreatedAt),
+		UpdatedAt:    justpay.FormatTime(t.UpdatedAt),
 	}
 }
 

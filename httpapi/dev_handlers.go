@@ -60,6 +60,6 @@ func (s *Server) handleDevAdvanceClock(w http.ResponseWriter, r *http.Request) e
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Now string `json:"now"`
-	}{formatTime(now)})
+	}{justpay.FormatTime(now)})
 	return nil
 }

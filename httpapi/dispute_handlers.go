@@ -40,7 +40,7 @@ func newDisputeResponse(d *justpay.Dispute) disputeResponse {
 		Status:            d.Status,
 		Outcome:           nullString(d.Outcome),
 		Note:              nullString(d.Note),
-		CreatedAt:         formatTime(d.CreatedAt),
+		CreatedAt:         justpay.FormatTime(d.CreatedAt),
 		ResolvedAt:        formatTimePtr(d.ResolvedAt),
 	}
 }
@@ -183,7 +183,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 		if d == nil {
 			d = map[string]any{}
 		}
-		return auditResponse{ID: a.ID, Action: a.Action, TargetType: a.TargetType, TargetID: a.TargetID, Details: d, CreatedAt: formatTime(a.CreatedAt)}
+		return auditResponse{ID: a.ID, Action: a.Action, TargetType: a.TargetType, TargetID: a.TargetID, Details: d, CreatedAt: justpay.FormatTime(a.CreatedAt)}
 	}, page, total)
 	return nil
 }

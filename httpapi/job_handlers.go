@@ -74,7 +74,7 @@ func newApplicationResponse(a *justpay.Application) applicationResponse {
 		CompletedJobs: a.JobsDone,
 		Message:       nullString(a.Message),
 		Status:        a.Status,
-		CreatedAt:     formatTime(a.CreatedAt),
+		CreatedAt:     justpay.FormatTime(a.CreatedAt),
 	}
 }
 
@@ -145,8 +145,8 @@ func newJobResponse(j *justpay.Job, withApplications bool) jobResponse {
 		AcceptedAt:        formatTimePtr(j.AcceptedAt),
 		DeliveredAt:       formatTimePtr(j.DeliveredAt),
 		FinishedAt:        formatTimePtr(j.FinishedAt),
-		CreatedAt:         formatTime(j.CreatedAt),
-		UpdatedAt:         formatTime(j.UpdatedAt),
+		CreatedAt:         justpay.FormatTime(j.CreatedAt),
+		UpdatedAt:         justpay.FormatTime(j.UpdatedAt),
 	}
 	if j.Type == justpay.JobOpen {
 		window := j.ApplicationWindowSecs
@@ -255,7 +255,7 @@ func newOpenJobResponse(l *justpay.OpenJobListing, now time.Time) openJobRespons
 		ExpiresAt:         formatTimePtr(j.ExpiresAt),
 		TimeRemainingSecs: remaining,
 		Client:            openJobClient{ID: j.ClientID, Name: l.ClientName, TrustScore: l.ClientTrustScore},
-		CreatedAt:         formatTime(j.CreatedAt),
+		CreatedAt:         justpay.FormatTime(j.CreatedAt),
 	}
 }
 
@@ -401,7 +401,7 @@ func (s *Server) handleRateJob(w http.ResponseWriter, r *http.Request) error {
 		Score:        rating.Score,
 		Comment:      nullString(rating.Comment),
 		Tags:         nonNil(rating.Tags),
-		CreatedAt:    formatTime(rating.CreatedAt),
+		CreatedAt:    justpay.FormatTime(rating.CreatedAt),
 	})
 	return nil
 }

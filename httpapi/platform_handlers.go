@@ -43,7 +43,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) error {
 	out.Proposals.Open = st.ProposalsOpen
 	out.Volume.Total = justpay.FormatMicro(st.VolumeTotal)
 	out.DevMode = s.Dev != nil
-	out.Timestamp = formatTime(s.Clock.Now())
+	out.Timestamp = justpay.FormatTime(s.Clock.Now())
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -40,8 +40,8 @@ func newProposalResponse(p *justpay.Proposal) proposalResponse {
 		Status:        p.Status,
 		VoteCount:     p.VoteCount,
 		HasVoted:      p.HasVoted,
-		CreatedAt:     formatTime(p.CreatedAt),
-		UpdatedAt:     formatTime(p.UpdatedAt),
+		CreatedAt:     justpay.FormatTime(p.CreatedAt),
+		UpdatedAt:     justpay.FormatTime(p.UpdatedAt),
 	}
 }
 

@@ -42,7 +42,7 @@ func newReportResponse(r *justpay.Report) reportResponse {
 		Status:          r.Status,
 		Note:            nullString(r.Note),
 		ExpiresAt:       formatTimePtr(r.ExpiresAt),
-		CreatedAt:       formatTime(r.CreatedAt),
+		CreatedAt:       justpay.FormatTime(r.CreatedAt),
 		ResolvedAt:      formatTimePtr(r.ResolvedAt),
 	}
 }

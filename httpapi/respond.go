@@ -79,19 +79,12 @@ func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// timeLayout is how the API writes times: RFC 3339 in UTC with milliseconds, as the spec's examples
-// show ("2026-02-10T12:00:00.000Z").
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// formatTime renders t in the API's time format.
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
 // formatTimePtr renders an optional time; nil stays nil (JSON null).
 func formatTimePtr(t *time.Time) *string {
 	if t == nil {
 		return nil
 	}
-	s := formatTime(*t)
+	s := justpay.FormatTime(*t)
 	return &s
 }
 

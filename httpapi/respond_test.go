@@ -101,7 +101,7 @@ func TestNewPagination(t *testing.T) {
 
 func TestFormatTime(t *testing.T) {
 	loc := time.FixedZone("CET", 3600)
-	got := formatTime(time.Date(2026, 2, 9, 16, 0, 0, 123456789, loc))
+	got := justpay.FormatTime(time.Date(2026, 2, 9, 16, 0, 0, 123456789, loc))
 	if want := "2026-02-09T15:00:00.123Z"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}

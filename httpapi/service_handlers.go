@@ -162,8 +162,8 @@ func newServiceResponse(s *justpay.Service) serviceResponse {
 		CompletedJobs:        s.CompletedJobs,
 		AverageRating:        s.AverageRating(),
 		RatingCount:          s.RatingCount,
-		CreatedAt:            formatTime(s.CreatedAt),
-		UpdatedAt:            formatTime(s.UpdatedAt),
+		CreatedAt:            justpay.FormatTime(s.CreatedAt),
+		UpdatedAt:            justpay.FormatTime(s.UpdatedAt),
 	}
 }
 

@@ -237,7 +237,7 @@ func (s *Server) handleTransactions(w http.ResponseWriter, r *http.Request) erro
 			ReferenceType: nullString(tx.RefType),
 			ReferenceID:   nullString(tx.RefID),
 			Description:   tx.Description,
-			CreatedAt:     formatTime(tx.CreatedAt),
+			CreatedAt:     justpay.FormatTime(tx.CreatedAt),
 		}
 	}, page, total)
 	return nil

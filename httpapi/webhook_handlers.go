@@ -32,8 +32,8 @@ func newWebhookDeliveryResponse(d *justpay.WebhookDelivery) webhookDeliveryRespo
 		Attempts:    d.Attempts,
 		LastError:   nullString(d.LastError),
 		NextRetryAt: formatTimePtr(d.NextAttemptAt),
-		CreatedAt:   formatTime(d.CreatedAt),
-		UpdatedAt:   formatTime(d.UpdatedAt),
+		CreatedAt:   justpay.FormatTime(d.CreatedAt),
+		UpdatedAt:   justpay.FormatTime(d.UpdatedAt),
 		DeliveredAt: formatTimePtr(d.DeliveredAt),
 	}
 	if d.LastStatusCode != 0 {

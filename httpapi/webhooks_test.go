@@ -231,6 +231,9 @@ func TestWebhookEveryEvent(t *testing.T) {
 				if !standardWebhookValid(secrets[id], r) {
 					t.Errorf("%s for %s: signature does not verify with the agent's secret", ev.Type, name)
 				}
+				if ev.Type == "wallet.address_changed" && body.Data["changedAt"] != body.Timestamp {
+					t.Errorf("wallet.address_changed: changedAt %v, want the event's time %s written as the API writes times", body.Data["changedAt"], body.Timestamp)
+				}
 				if ev.Type == "job.created" && body.Data["clientReputation"] == nil && body.Data["jobId"] == hooked {
 					t.Errorf("job.created without clientReputation: %s", r.Body)
 				}

@@ -200,8 +200,8 @@ func (s *Store) SetWithdrawalAddress(ctx context.Context, agentID, address strin
 		return tx.recordEvent(ctx, agentID, justpay.EventWalletAddressChanged, map[string]any{
 			"previousAddress": a.WithdrawalAddress,
 			"newAddress":      address,
-			"changedAt":       tx.now,
-			"cooldownUntil":   until,
+			"changedAt":       justpay.FormatTime(tx.now),
+			"cooldownUntil":   justpay.FormatTime(until),
 		})
 	})
 	return change, err

@@ -25,9 +25,6 @@ const (
 	HeaderWebhookSignature = "webhook-signature"
 )
 
-// timestampLayout is how payloads write times: RFC 3339 in UTC with milliseconds, as the API does.
-const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
-
 // payload is the body of every delivery, as the spec documents it.
 type payload struct {
 	Event     string          `json:"event"`
@@ -41,7 +38,7 @@ func Payload(event string, data json.RawMessage, t time.Time) ([]byte, error) {
 	if len(data) == 0 {
 		data = json.RawMessage(`{}`)
 	}
-	b, err := json.Marshal(payload{Event: event, Data: data, Timestamp: t.UTC().Format(timestampLayout)})
+	b, err := json.Marshal(payload{Event: event, Data: data, Timestamp: justpay.FormatTime(t)})
 	if err != nil {
 		return nil, fmt.Errorf("webhook payload: %w", err)
 	}
