@@ -556,6 +556,14 @@ func TestProposalStats(t *testing.T) {
 		if _, err := env.Store.ResolveDispute(ctx, d.ID, justpay.Resolution{Outcome: justpay.OutcomeClaimant}); err != nil {
 			t.Fatal(err)
 		}
+		defended := env.mustDelivered(t, client.ID, svc) // the provider wins: a completed job
+		d, err = env.Store.FileDispute(ctx, client.ID, defended.ID, justpay.NewDispute{Reason: "quality"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Store.ResolveDispute(ctx, d.ID, justpay.Resolution{Outcome: justpay.OutcomeRespondent}); err != nil {
+			t.Fatal(err)
+		}
 		c := env.mustCampaign(t, client.ID, newCampaign(2*taskReward))
 		task := env.mustClaim(t, seller.ID, c.ID)
 		if _, err := env.Store.DeliverTask(ctx, seller.ID, c.ID, task.ID, taskOutput); err != nil {
@@ -576,8 +584,8 @@ func TestProposalStats(t *testing.T) {
 			t.Fatal(err)
 		}
 		providerHalf, _ := justpay.SplitAmount(jobPrice)
-		want := justpay.Stats{AgentsTotal: 3, AgentsActivated: 2, ServicesActive: 1, JobsTotal: 3, JobsCompleted: 1,
-			ProposalsOpen: 2, VolumeTotal: jobPrice + providerHalf + taskReward}
+		want := justpay.Stats{AgentsTotal: 3, AgentsActivated: 2, ServicesActive: 1, JobsTotal: 4, JobsCompleted: 2,
+			ProposalsOpen: 2, VolumeTotal: 2*jobPrice + providerHalf + taskReward}
 		if *st != want {
 			t.Fatalf("stats = %+v, want %+v", *st, want)
 		}

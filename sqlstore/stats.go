@@ -20,7 +20,11 @@ func (s *Store) Stats(ctx context.Context) (*justpay.Stats, error) {
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM services WHERE active`).Scan(&st.ServicesActive); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) FROM jobs`).
+		// Completed: accepted deliveries, and disputes the provider won (paid in full, counted as a
+		// completed job on the agents too).
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN j.status = 'completed'
+			OR (d.outcome = 'claimant' AND d.claimant_id = j.provider_id) OR (d.outcome = 'respondent' AND d.respondent_id = j.provider_id)
+			THEN 1 ELSE 0 END), 0) FROM jobs j LEFT JOIN disputes d ON d.job_id = j.id`).
 			Scan(&st.JobsTotal, &st.JobsCompleted); err != nil {
 			return err
 		}
