@@ -753,14 +753,16 @@ func (s *Store) CancelCampaign(ctx context.Context, ownerID, id string) (*justpa
 		if err := tx.finishCampaign(ctx, c, justpay.CampaignCancelled); err != nil {
 			return err
 		}
-		return tx.cancelRunningTasks(ctx, c)
+		return tx.cancelClaimedTasks(ctx, c)
 	})
 }
 
-// cancelRunningTasks cancels the finished campaign c's claimed and delivered tasks, each cost going
-// back to the owner.
-func (tx *Tx) cancelRunningTasks(ctx context.Context, c *justpay.Campaign) error {
-	ids, err := queryAll(ctx, tx, "running tasks", `SELECT id FROM campaign_tasks WHERE campaign_id = $1 AND status IN ('claimed', 'delivered') ORDER BY id`,
+// cancelClaimedTasks cancels the finished campaign c's claimed tasks, each cost going back to the
+// owner. Delivered tasks keep their review: the work is done and in the owner's hands, so, as a
+// delivered job cannot be cancelled, the owner accepts or rejects it, or it is accepted when the
+// review times out.
+func (tx *Tx) cancelClaimedTasks(ctx context.Context, c *justpay.Campaign) error {
+	ids, err := queryAll(ctx, tx, "claimed tasks", `SELECT id FROM campaign_tasks WHERE campaign_id = $1 AND status = 'claimed' ORDER BY id`,
 		[]any{c.ID}, scanID)
 	if err != nil {
 		return err
@@ -770,8 +772,8 @@ func (tx *Tx) cancelRunningTasks(ctx context.Context, c *justpay.Campaign) error
 		if err != nil {
 			return err
 		}
-		if t.Status != justpay.TaskClaimed && t.Status != justpay.TaskDelivered {
-			continue // finished while we waited for its lock (on PostgreSQL)
+		if t.Status != justpay.TaskClaimed {
+			continue // delivered or finished while we waited for its lock (on PostgreSQL)
 		}
 		if err := tx.commitTask(ctx, c, t, justpay.TaskCancelled); err != nil {
 			return err

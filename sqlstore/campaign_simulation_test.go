@@ -432,8 +432,8 @@ func (g *csGroup) finishCampaign(c *csCampaign, status string) {
 	c.owner.available += c.pool
 	c.pool, c.status = 0, status
 	if status == justpay.CampaignCancelled {
-		for _, t := range c.tasks { // in ID order, as created
-			if t.running() {
+		for _, t := range c.tasks { // in ID order, as created; deliveries keep their review
+			if t.status == justpay.TaskClaimed {
 				g.finishTask(t, justpay.TaskCancelled)
 			}
 		}

@@ -380,6 +380,63 @@ func TestCreateCampaignValidation(t *testing.T) {
 // TestCampaignFee checks the fees escrowed with a budget: a budget of n rewards escrows exactly n
 // task costs even when a task's fee is rounded, and a budget with a remainder escrows the fee on
 // the remainder too, all of which goes back to the owner when the campaign completes.
+// TestCampaignCancelKeepsDeliveries: cancelling stops the claimed tasks (their costs back to the
+// owner) but not the delivered ones, whose work the owner already has: each is still accepted,
+// rejected (its cost to the owner, the pool being gone) or accepted when the review times out.
+func TestCampaignCancelKeepsDeliveries(t *testing.T) {
+	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
+		ctx := context.Background()
+		env := newJobEnv(t, b)
+		owner := env.mustAgent(t, "owner", 10*usdc)
+		agents := env.mustAgents(t, "worker", 4, 2*usdc)
+		c := env.mustCampaign(t, owner.ID, newCampaign(5*taskReward, manualReview, func(nc *justpay.NewCampaign) { nc.MaxConcurrentClaims = ptr(5) }))
+		base := env.available(t, agents[0].ID) // each worker's, after its activation fee
+		var tasks []*justpay.CampaignTask
+		for i, ag := range agents {
+			tasks = append(tasks, env.mustClaim(t, ag.ID, c.ID))
+			if i < 3 {
+				if _, err := env.Store.DeliverTask(ctx, ag.ID, c.ID, tasks[i].ID, taskOutput); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		start, revenue0 := env.available(t, owner.ID), env.revenue(t)
+		cur, err := env.Store.CancelCampaign(ctx, owner.ID, c.ID)
+		if err != nil || cur.Status != justpay.CampaignCancelled || cur.Tasks[justpay.TaskCancelled] != 1 || cur.Tasks[justpay.TaskDelivered] != 3 {
+			t.Fatalf("cancel = %+v, %v", cur, err)
+		}
+		// The unclaimed fifth task and the claimed fourth come back; the three deliveries stay held.
+		if got := env.available(t, owner.ID); got != start+2*taskCost {
+			t.Fatalf("cancel refunded %d, want %d", got-start, 2*taskCost)
+		}
+		for _, task := range tasks[:3] {
+			env.mustTaskHeld(t, task.ID)
+		}
+		if _, err := env.Store.AcceptTask(ctx, owner.ID, c.ID, tasks[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Store.RejectTask(ctx, owner.ID, c.ID, tasks[1].ID, "not a tweet"); err != nil {
+			t.Fatal(err)
+		}
+		env.Clock.Advance(300 * time.Second)
+		env.mustDueCampaigns(t, 1) // the third review times out: accepted
+		env.mustFindTask(t, owner.ID, c.ID, tasks[2].ID, justpay.TaskAccepted)
+		for i, want := range []int64{base + taskReward, base, base + taskReward, base} {
+			if got := env.available(t, agents[i].ID); got != want {
+				t.Errorf("worker %d has %d, want %d", i, got, want)
+			}
+		}
+		if got := env.available(t, owner.ID); got != start+3*taskCost {
+			t.Errorf("owner got back %d, want %d (two unstarted tasks and the rejected one)", got-start, 3*taskCost)
+		}
+		if got := env.revenue(t); got != revenue0+2*taskFee {
+			t.Errorf("revenue grew by %d, want the fees of the two accepted tasks %d", got-revenue0, 2*taskFee)
+		}
+		env.mustCampaignSettled(t, c.ID)
+		sqlstoretest.MustVerify(t, env.DB)
+	})
+}
+
 func TestCampaignFee(t *testing.T) {
 	for _, tc := range []struct {
 		amount, reward, want int64
