@@ -961,7 +961,7 @@ func TestCampaignDiscover(t *testing.T) {
 		env.Clock.Advance(24 * time.Hour)
 		env.mustDueCampaigns(t, 1)
 		tweet := mk(owner.ID, "Tweet about our LAUNCH", "Post a tweet mentioning @ourproduct", "social-media")
-		review := mk(owner.ID, "Write a product review", "An honest REVIEW of 100% natural soap", "content")
+		review := mk(owner.ID, "Write a product review", "An honest REVIEW of 100% natural soap, made in Ñandú", "content")
 		report := mk(other.ID, "Daily data collection", "Collect snake_case metrics each day, then tweet them", "data")
 		paused := mk(owner.ID, "Paused tweet campaign", "Nothing to see while paused here", "social-media")
 		completed := mk(owner.ID, "Completed tweet campaign", "Spent: one task, already paid", "social-media")
@@ -998,6 +998,7 @@ func TestCampaignDiscover(t *testing.T) {
 			{"SearchTitleOrDescription", justpay.CampaignFilter{Search: "TWEET"}, []*justpay.Campaign{report, tweet}, 2},
 			{"SearchWithCategory", justpay.CampaignFilter{Search: "tweet", Category: "data"}, []*justpay.Campaign{report}, 1},
 			{"SearchPercentLiteral", justpay.CampaignFilter{Search: "100%"}, []*justpay.Campaign{review}, 1},
+			{"SearchNonASCIIAnyCase", justpay.CampaignFilter{Search: "ñANDÚ"}, []*justpay.Campaign{review}, 1},
 			{"SearchUnderscoreLiteral", justpay.CampaignFilter{Search: "snake_case"}, []*justpay.Campaign{report}, 1},
 			{"SearchUnderscoreAlone", justpay.CampaignFilter{Search: "e_c"}, []*justpay.Campaign{report}, 1},
 			{"SearchNothing", justpay.CampaignFilter{Search: "quantum"}, nil, 0},

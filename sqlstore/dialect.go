@@ -2,7 +2,10 @@ package sqlstore
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
@@ -41,6 +44,27 @@ const (
 	codeSerialization = "serialization"
 	codeBadText       = "bad_text"
 )
+
+// SQLite's own lower() folds ASCII letters only; PostgreSQL's folds every letter (in a UTF-8
+// database), so searches that compare LOWER(column) with a lowered query would find "École" for
+// "école" on one database and not on the other. This lower() replaces SQLite's on every
+// connection the driver opens.
+func init() {
+	if err := sqlite.RegisterDeterministicScalarFunction("lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case nil:
+			return nil, nil
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		default: // numbers, as SQLite's lower() turns them into text
+			return strings.ToLower(fmt.Sprint(v)), nil
+		}
+	}); err != nil {
+		panic(err)
+	}
+}
 
 var sqliteDialect = dialect{
 	name:            "sqlite",
