@@ -3,6 +3,7 @@ package justpay
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -27,7 +28,8 @@ var CampaignStatuses = []string{CampaignActive, CampaignPaused, CampaignComplete
 // agent delivers it before the claim expires (expired: the cost goes back to the pool). A
 // delivered task is accepted (the agent is paid the reward, the platform the fee) at once with
 // autoAccept, else by the owner or by the review timeout; or the owner rejects it (the cost goes
-// back to the pool). Cancelling the campaign cancels its claimed and delivered tasks.
+// back to the pool). Cancelling the campaign cancels its claimed tasks; delivered ones keep their
+// review.
 const (
 	TaskClaimed   = "claimed"
 	TaskDelivered = "delivered"
@@ -244,12 +246,16 @@ func (nc *NewCampaign) Validate() error {
 	return nil
 }
 
-// validateLength checks a required text field of min-max characters.
+// validateLength checks a text field: ValidateText's rules, at most max characters, and at least
+// min not counting surrounding white space, so that blank text does not pass for a title.
 func validateLength(field, s string, min, max int) error {
-	if utf8.RuneCountInString(s) < min {
+	if err := ValidateText(field, s, max); err != nil {
+		return err
+	}
+	if utf8.RuneCountInString(strings.TrimSpace(s)) < min {
 		return Errorf(EINVALID, "%s must be %d-%d characters", field, min, max)
 	}
-	return ValidateText(field, s, max)
+	return nil
 }
 
 // ValidateTopUp checks a top-up amount. Errors: EINVALID.

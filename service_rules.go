@@ -3,7 +3,6 @@ package justpay
 import (
 	"encoding/json"
 	"strings"
-	"unicode/utf8"
 )
 
 // Lengths of a service's text fields, from the spec's Services section.
@@ -68,11 +67,8 @@ func (f *ServiceFields) validate() error {
 		if t.v == nil {
 			continue
 		}
-		if err := ValidateText(t.name, *t.v, t.max); err != nil {
+		if err := validateLength(t.name, *t.v, t.min, t.max); err != nil {
 			return err
-		}
-		if utf8.RuneCountInString(strings.TrimSpace(*t.v)) < t.min {
-			return Errorf(EINVALID, "%s must be %d-%d characters", t.name, t.min, t.max)
 		}
 	}
 	if f.Tags != nil {
