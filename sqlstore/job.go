@@ -114,11 +114,7 @@ func (s *Store) CreateJob(ctx context.Context, clientID string, nj justpay.NewJo
 			}
 		}
 		if j.Type == justpay.JobDirect {
-			if err := tx.recordEvent(ctx, j.ProviderID, "job.created", jobEventData(j, "provider", map[string]any{
-				"clientReputation": map[string]any{"agentId": client.ID, "trustScore": client.TrustScore(),
-					"totalDisputesFiled": client.DisputesFiled, "clientDisputeRate": math.Round(client.ClientDisputeRate()*1000) / 1000,
-					"clientRestricted": client.ClientRestricted(), "jobsCompleted": client.ClientCompletedJobs},
-			})); err != nil {
+			if err := tx.recordJobCreated(ctx, j, client); err != nil {
 				return err
 			}
 		}
@@ -479,12 +475,26 @@ func (tx *Tx) promoteQueued(ctx context.Context, serviceID string) error {
 		if err := tx.saveJob(ctx, j, justpay.JobQueued); err != nil {
 			return err
 		}
-		if err := tx.recordEvent(ctx, j.ProviderID, "job.created", jobEventData(j, "provider", nil)); err != nil {
+		client, err := tx.findAgent(ctx, j.ClientID, false)
+		if err != nil {
+			return err
+		}
+		if err := tx.recordJobCreated(ctx, j, client); err != nil {
 			return err
 		}
 		running, queued = running+1, queued-1
 	}
 	return nil
+}
+
+// recordJobCreated tells a direct job's provider of it, with the client's reputation: when the
+// job is created and again when it leaves the queue.
+func (tx *Tx) recordJobCreated(ctx context.Context, j *justpay.Job, client *justpay.Agent) error {
+	return tx.recordEvent(ctx, j.ProviderID, "job.created", jobEventData(j, "provider", map[string]any{
+		"clientReputation": map[string]any{"agentId": client.ID, "trustScore": client.TrustScore(),
+			"totalDisputesFiled": client.DisputesFiled, "clientDisputeRate": math.Round(client.ClientDisputeRate()*1000) / 1000,
+			"clientRestricted": client.ClientRestricted(), "jobsCompleted": client.ClientCompletedJobs},
+	}))
 }
 
 func jobEventData(j *justpay.Job, role string, extra map[string]any) map[string]any {

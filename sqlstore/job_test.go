@@ -1282,6 +1282,9 @@ func TestJobCapacity(t *testing.T) {
 				for _, e := range events {
 					if e.Type == "job.created" && e.Data["jobId"] == second.ID {
 						created = append(created, e.Data["status"].(string))
+						if rep, _ := e.Data["clientReputation"].(map[string]any); rep["agentId"] != client.ID {
+							t.Errorf("job.created (%s) of the promoted job without the client's reputation: %v", e.Data["status"], e.Data)
+						}
 					}
 				}
 				if len(created) != 2 || !slices.Contains(created, justpay.JobQueued) || !slices.Contains(created, startStatus) {
