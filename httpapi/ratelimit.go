@@ -117,10 +117,11 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 	})
 }
 
-// limitPublic applies the PublicPerIP limit of the public routes the spec rate-limits.
-func (s *Server) limitPublic(next http.Handler) http.Handler {
+// limitPublic applies the PublicPerIP limit of the public routes the spec rate-limits, to each
+// route separately: every such route is "IP rate limited: 30/min" on its own.
+func (s *Server) limitPublic(pattern string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := s.pubLimit.allow(s.clientIP(r)); !ok {
+		if ok, wait := s.pubLimit.allow(pattern + " " + s.clientIP(r)); !ok {
 			s.writeRateLimited(w, r, wait)
 			return
 		}

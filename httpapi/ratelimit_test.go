@@ -174,7 +174,7 @@ func TestLimitRequests(t *testing.T) {
 		s, clock := newTestServer(t)
 		s.Limits = RateLimits{PublicPerIP: 30}
 		s.Handler() // builds the limiters
-		h := s.limitPublic(okHandler)
+		h := s.limitPublic("GET /api/v1/stats", okHandler)
 		for i := range 30 {
 			if w := serve(h, "GET", "/api/v1/stats", "", ""); w.Code != http.StatusOK {
 				t.Fatalf("request %d: status = %d", i+1, w.Code)

@@ -190,7 +190,7 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 		h = s.requireAdmin(h)
 	}
 	if rt.publicLimit {
-		h = s.limitPublic(h)
+		h = s.limitPublic(rt.pattern, h)
 	}
 	return markRoute(rt.pattern, h)
 }

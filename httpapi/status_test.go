@@ -1025,8 +1025,10 @@ func TestRateLimitPublicStats(t *testing.T) {
 		if s, err := strconv.Atoi(h.Get("Retry-After")); err != nil || s < 1 {
 			t.Errorf("Retry-After = %q, want whole seconds >= 1", h.Get("Retry-After"))
 		}
-		// Only the limited public route is limited.
+		// Only the limited public route is limited, each on its own.
 		a.must(t, http.StatusCreated, "POST", "/api/v1/auth/register", "", map[string]any{"name": "not-limited"})
+		a.must(t, http.StatusOK, "GET", "/api/v1/proposals", "", nil)
+		a.must(t, http.StatusOK, "GET", "/api/v1/campaigns/discover", "", nil)
 		a.must(t, http.StatusOK, "GET", "/healthz", "", nil)
 		// A minute later the bucket is full again.
 		a.Clock.Advance(time.Minute)
