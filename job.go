@@ -141,9 +141,8 @@ const (
 
 // OpenJobListing is an open job as the public browse list shows it.
 type OpenJobListing struct {
-	Job              *Job
-	ClientName       string
-	ClientTrustScore float64
+	Job    *Job
+	Client *Agent
 }
 
 // JobFilter selects the caller's jobs.

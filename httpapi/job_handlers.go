@@ -219,10 +219,13 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// openJobClient is who posted an open job: its name, trust score and report badge (null, low,
+// medium or high, as on its profile).
 type openJobClient struct {
 	ID         string  `json:"id"`
 	Name       string  `json:"name"`
 	TrustScore float64 `json:"trustScore"`
+	Warning    *string `json:"warning"`
 }
 
 // openJobResponse is an open job in the public browse list.
@@ -254,7 +257,7 @@ func newOpenJobResponse(l *justpay.OpenJobListing, now time.Time) openJobRespons
 		PlatformFee:       justpay.FormatMicro(j.PlatformFee),
 		ExpiresAt:         formatTimePtr(j.ExpiresAt),
 		TimeRemainingSecs: remaining,
-		Client:            openJobClient{ID: j.ClientID, Name: l.ClientName, TrustScore: l.ClientTrustScore},
+		Client:            openJobClient{ID: j.ClientID, Name: l.Client.Name, TrustScore: l.Client.TrustScore(), Warning: nullString(l.Client.Warning())},
 		CreatedAt:         justpay.FormatTime(j.CreatedAt),
 	}
 }

@@ -624,7 +624,7 @@ func TestStatusOpenJobs(t *testing.T) {
 				}
 				wantFields(t, m, map[string]any{"title": "Need a logo for my AI startup", "category": "image-generation", "budget": "500000",
 					"platformFee": "15000", "expiresAt": at(start, time.Hour), "timeRemainingSecs": 3600.0, "createdAt": at(start, 0),
-					"client": map[string]any{"id": client.ID, "name": "open-client", "trustScore": 0.65}})
+					"client": map[string]any{"id": client.ID, "name": "open-client", "trustScore": 0.65, "warning": nil}})
 			}},
 			{name: "BrowseOKWithKey", method: "GET", path: browse, key: first.Key, want: http.StatusOK, check: browseIDs(job)},
 			{name: "BrowseOKCategory", method: "GET", path: browse + "?category=image-generation", want: http.StatusOK, check: browseIDs(job)},
@@ -906,5 +906,29 @@ func TestStatusJSONDocumentsWithNUL(t *testing.T) {
 			{name: "DeliverOutput", method: "POST", path: jobPath(job, "deliver"), key: provider.Key, money: &provider, want: http.StatusBadRequest,
 				body: `{"output":{"bullets":["a\u0000b"]}}`},
 		})
+	})
+}
+
+// TestOpenJobsClientWarning: the browse list shows a reported client's badge and lowered trust
+// score, as its profile does.
+func TestOpenJobsClientWarning(t *testing.T) {
+	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
+		a := newAPI(t, b, httpapi.RateLimits{})
+		client, _ := a.activated(t, "open-client", 5*usdc)
+		reporter, _ := a.activated(t, "reporter", 2*usdc)
+		job := str(a.createJob(t, client, openJob(500000, nil))["id"])
+		a.must(t, http.StatusCreated, "POST", "/api/v1/reports", reporter.Key,
+			map[string]any{"targetType": "agent", "targetId": client.ID, "reason": "spam"})
+		profile := a.must(t, http.StatusOK, "GET", "/api/v1/agents/"+client.ID, "", nil)
+		list := a.must(t, http.StatusOK, "GET", "/api/v1/jobs/open", "", nil)["jobs"].([]any)
+		if len(list) != 1 {
+			t.Fatalf("open jobs = %v", list)
+		}
+		m := list[0].(map[string]any)
+		wantFields(t, m, map[string]any{"id": job, "client": map[string]any{"id": client.ID, "name": "open-client",
+			"trustScore": profile["trustScore"], "warning": "low"}})
+		if profile["warning"] != "low" || profile["trustScore"] == 0.65 {
+			t.Errorf("profile warning %v, trust %v: want low, lowered", profile["warning"], profile["trustScore"])
+		}
 	})
 }

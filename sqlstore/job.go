@@ -615,7 +615,7 @@ func (s *Store) FindOpenJobs(ctx context.Context, category string, p justpay.Pag
 			if err != nil {
 				return err
 			}
-			out = append(out, &justpay.OpenJobListing{Job: j, ClientName: client.Name, ClientTrustScore: client.TrustScore()})
+			out = append(out, &justpay.OpenJobListing{Job: j, Client: client})
 		}
 		return nil
 	})

@@ -1010,7 +1010,7 @@ func TestOpenJob(t *testing.T) {
 
 		t.Run("Listed", func(t *testing.T) {
 			list, total, err := env.Store.FindOpenJobs(ctx, "image-generation", justpay.Page{Page: 1, Limit: 20})
-			if err != nil || total != 1 || len(list) != 1 || list[0].Job.ID != j.ID || list[0].ClientName != "poster" || list[0].ClientTrustScore != 0.65 {
+			if err != nil || total != 1 || len(list) != 1 || list[0].Job.ID != j.ID || list[0].Client.Name != "poster" || list[0].Client.TrustScore() != 0.65 {
 				t.Fatalf("open jobs = %+v (%d), %v", list, total, err)
 			}
 			if _, total, _ := env.Store.FindOpenJobs(ctx, "text-processing", justpay.Page{Page: 1, Limit: 20}); total != 0 {
