@@ -92,14 +92,16 @@ func (s *Store) FileDispute(ctx context.Context, agentID, jobID string, nd justp
 			return err
 		}
 		dispute = d
-		return tx.recordEvent(ctx, d.RespondentID, "job.disputed", disputeEventData(j, d))
+		return tx.recordJobEvent(ctx, d.RespondentID, "job.disputed", j, disputeEventData(d))
 	})
 	return dispute, err
 }
 
-func disputeEventData(j *justpay.Job, d *justpay.Dispute) map[string]any {
-	data := map[string]any{"jobId": j.ID, "disputeId": d.ID, "status": d.Status, "reason": d.Reason, "claimantAgentId": d.ClaimantID,
-		"respondentAgentId": d.RespondentID, "amount": justpay.FormatMicro(j.Amount)}
+// disputeEventData is what job.disputed and job.dispute_resolved add to a job event's data: the
+// dispute (its status as disputeStatus; status is the job's, as in every job event).
+func disputeEventData(d *justpay.Dispute) map[string]any {
+	data := map[string]any{"disputeId": d.ID, "disputeStatus": d.Status, "reason": d.Reason, "claimantAgentId": d.ClaimantID,
+		"respondentAgentId": d.RespondentID}
 	if d.Outcome != "" {
 		data["outcome"] = d.Outcome
 	}
@@ -168,7 +170,7 @@ func (s *Store) ResolveDispute(ctx context.Context, id string, r justpay.Resolut
 			return err
 		}
 		for _, to := range []string{d.ClaimantID, d.RespondentID} {
-			if err := tx.recordEvent(ctx, to, "job.dispute_resolved", disputeEventData(j, d)); err != nil {
+			if err := tx.recordJobEvent(ctx, to, "job.dispute_resolved", j, disputeEventData(d)); err != nil {
 				return err
 			}
 		}

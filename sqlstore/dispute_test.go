@@ -70,7 +70,18 @@ func TestResolveDispute(t *testing.T) {
 				if got.ExpiresAt != nil || got.Dispute == nil || got.Dispute.ID != d.ID {
 					t.Fatalf("disputed job: expires %v, dispute %+v", got.ExpiresAt, got.Dispute)
 				}
-				env.mustEvent(t, respondent.ID, "job.disputed", j.ID)
+				ev := env.mustEvent(t, respondent.ID, "job.disputed", j.ID)
+				role := "provider"
+				if respondent.ID == client.ID {
+					role = "client"
+				}
+				// Shaped like every job event (status is the job's), plus the dispute.
+				for k, want := range map[string]any{"status": justpay.JobDisputed, "role": role, "disputeId": d.ID,
+					"disputeStatus": justpay.DisputeOpen, "reason": "quality", "claimantAgentId": claimant.ID, "respondentAgentId": respondent.ID} {
+					if ev.Data[k] != want {
+						t.Errorf("job.disputed %s = %v, want %v", k, ev.Data[k], want)
+					}
+				}
 				// Nothing is due any more: the review's auto-accept no longer applies.
 				env.Clock.Advance(time.Hour)
 				env.mustDue(t, 0)

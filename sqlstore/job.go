@@ -434,11 +434,17 @@ func (tx *Tx) notifyJob(ctx context.Context, j *justpay.Job, from string) error 
 	if event == "" || to == "" {
 		return nil
 	}
+	return tx.recordJobEvent(ctx, to, event, j, nil)
+}
+
+// recordJobEvent records event about j for to, one of its parties, in the job events' shape
+// (jobEventData, with to's role) plus extra.
+func (tx *Tx) recordJobEvent(ctx context.Context, to, event string, j *justpay.Job, extra map[string]any) error {
 	role := "provider"
 	if to == j.ClientID {
 		role = "client"
 	}
-	return tx.recordEvent(ctx, to, event, jobEventData(j, role, nil))
+	return tx.recordEvent(ctx, to, event, jobEventData(j, role, extra))
 }
 
 // promoteQueued starts the service's oldest queued jobs while it has free slots. It waits for a
