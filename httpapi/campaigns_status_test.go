@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -1051,23 +1050,9 @@ func TestStatusCampaignConcurrent(t *testing.T) {
 		var last response // the answer to the last request of the last race
 		race := func(t *testing.T, rqs []request) map[int]int {
 			t.Helper()
-			rs := make([]response, len(rqs))
-			errs := make([]error, len(rqs))
-			var wg sync.WaitGroup
-			for i, rq := range rqs {
-				wg.Go(func() { rs[i], errs[i] = a.roundTrip(rq) })
-			}
-			wg.Wait()
-			statuses := map[int]int{}
-			for i := range rs {
-				if errs[i] != nil {
-					t.Fatalf("request %d: %v", i, errs[i])
-				}
-				checkResponse(t, rqs[i], &rs[i])
-				statuses[rs[i].Status]++
-			}
+			rs := a.race(t, rqs)
 			last = rs[len(rs)-1]
-			return statuses
+			return statusCounts(rs)
 		}
 		var agents []agent
 		for i := range 6 {

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,6 +183,34 @@ func checkResponse(tb testing.TB, rq request, r *response) {
 			tb.Errorf("%s: status %d, body %s, want exactly {\"error\": \"<message>\"}", where, r.Status, r.Raw)
 		}
 	}
+}
+
+// race sends rqs all at once and returns their answers, each checked with checkResponse.
+func (a *api) race(tb testing.TB, rqs []request) []response {
+	tb.Helper()
+	rs := make([]response, len(rqs))
+	errs := make([]error, len(rqs))
+	var wg sync.WaitGroup
+	for i, rq := range rqs {
+		wg.Go(func() { rs[i], errs[i] = a.roundTrip(rq) })
+	}
+	wg.Wait()
+	for i := range rs {
+		if errs[i] != nil {
+			tb.Fatalf("request %d: %v", i, errs[i])
+		}
+		checkResponse(tb, rqs[i], &rs[i])
+	}
+	return rs
+}
+
+// statusCounts counts the answers by status.
+func statusCounts(rs []response) map[int]int {
+	n := map[int]int{}
+	for _, r := range rs {
+		n[r.Status]++
+	}
+	return n
 }
 
 // do makes one call and returns its status, JSON body and headers.

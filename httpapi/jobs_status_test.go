@@ -750,22 +750,7 @@ func TestStatusJobsConcurrent(t *testing.T) {
 		provider, _ := a.activated(t, "race-provider", 2*usdc)
 		race := func(t *testing.T, rqs []request) map[int]int {
 			t.Helper()
-			rs := make([]response, len(rqs))
-			errs := make([]error, len(rqs))
-			var wg sync.WaitGroup
-			for i, rq := range rqs {
-				wg.Go(func() { rs[i], errs[i] = a.roundTrip(rq) })
-			}
-			wg.Wait()
-			statuses := map[int]int{}
-			for i := range rs {
-				if errs[i] != nil {
-					t.Fatalf("request %d: %v", i, errs[i])
-				}
-				checkResponse(t, rqs[i], &rs[i])
-				statuses[rs[i].Status]++
-			}
-			return statuses
+			return statusCounts(a.race(t, rqs))
 		}
 
 		t.Run("CapacityHolds", func(t *testing.T) {

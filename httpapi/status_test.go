@@ -1041,32 +1041,7 @@ func TestRateLimitPublicStats(t *testing.T) {
 func TestStatusConcurrent(t *testing.T) {
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		a := newAPI(t, b, httpapi.RateLimits{})
-		race := func(t *testing.T, rqs []request) []response {
-			t.Helper()
-			out := make([]response, len(rqs))
-			errs := make([]error, len(rqs))
-			var wg sync.WaitGroup
-			for i, rq := range rqs {
-				wg.Go(func() { out[i], errs[i] = a.roundTrip(rq) })
-			}
-			wg.Wait()
-			for i := range out {
-				if errs[i] != nil {
-					t.Fatalf("request %d: %v", i, errs[i])
-				}
-				checkResponse(t, rqs[i], &out[i])
-			}
-			return out
-		}
-		count := func(rs []response, status int) int {
-			n := 0
-			for _, r := range rs {
-				if r.Status == status {
-					n++
-				}
-			}
-			return n
-		}
+		count := func(rs []response, status int) int { return statusCounts(rs)[status] }
 
 		t.Run("WithdrawalsNeverOverdraw", func(t *testing.T) {
 			ag, _, _ := a.withAddress(t, "race-withdraw", 101*usdc) // 100 USDC available
@@ -1074,7 +1049,7 @@ func TestStatusConcurrent(t *testing.T) {
 			for i := range rqs {
 				rqs[i] = request{Method: "POST", Path: "/api/v1/wallet/withdraw", Key: ag.Key, Body: `{"amount":30000000}`}
 			}
-			rs := race(t, rqs)
+			rs := a.race(t, rqs)
 			if ok, poor := count(rs, http.StatusOK), count(rs, http.StatusBadRequest); ok != 3 || poor != 7 {
 				t.Errorf("%d withdrawals of 30 USDC from 100 succeeded and %d were refused, want 3 and 7", ok, poor)
 			}
@@ -1088,7 +1063,7 @@ func TestStatusConcurrent(t *testing.T) {
 				rqs = append(rqs, request{Method: "POST", Path: "/api/v1/wallet/panic", Key: ag.Key},
 					request{Method: "POST", Path: "/api/v1/wallet/withdraw", Key: ag.Key, Body: `{"amount":5000000}`})
 			}
-			race(t, rqs)
+			a.race(t, rqs)
 			wantFields(t, a.balance(t, ag), map[string]any{"available": "0", "pending": "20000000", "total": "20000000"})
 		})
 
@@ -1100,7 +1075,7 @@ func TestStatusConcurrent(t *testing.T) {
 				rqs = append(rqs, request{Method: "POST", Path: "/api/v1/wallet/confirm-deposit", Key: ag.Key},
 					request{Method: "GET", Path: "/api/v1/wallet/balance", Key: ag.Key})
 			}
-			rs := race(t, rqs)
+			rs := a.race(t, rqs)
 			credited := 0
 			for _, r := range rs {
 				if r.JSON["totalCredited"] == "5000000" {
@@ -1118,7 +1093,7 @@ func TestStatusConcurrent(t *testing.T) {
 			for i := range rqs {
 				rqs[i] = request{Method: "POST", Path: "/api/v1/auth/register", Body: `{"name":"race-name"}`}
 			}
-			rs := race(t, rqs)
+			rs := a.race(t, rqs)
 			if created, taken := count(rs, http.StatusCreated), count(rs, http.StatusConflict); created != 1 || taken != 7 {
 				t.Errorf("%d registrations of one name succeeded and %d conflicted, want 1 and 7", created, taken)
 			}
@@ -1132,7 +1107,7 @@ func TestStatusConcurrent(t *testing.T) {
 				{Method: "DELETE", Path: "/api/v1/auth/keys/" + str(list[0].(map[string]any)["keyId"]), Key: ag.Key},
 				{Method: "DELETE", Path: "/api/v1/auth/keys/" + str(list[1].(map[string]any)["keyId"]), Key: other},
 			}
-			rs := race(t, rqs)
+			rs := a.race(t, rqs)
 			okCount := count(rs, http.StatusOK)
 			if okCount != 1 || count(rs, http.StatusConflict)+count(rs, http.StatusUnauthorized) != 1 {
 				t.Errorf("statuses %d, %d: want one revocation and one refusal", rs[0].Status, rs[1].Status)
